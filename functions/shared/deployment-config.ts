@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { Provider } from './push-event.ts';
+
+/**
+ * Where a secret's value comes from. On AWS a deployment names Secrets Manager secrets; the
+ * local runtime may also take a literal value or an environment variable. Values never appear
+ * in logs or in the synthesized template.
+ */
+export const SecretRef = z.union([
+  z.strictObject({ secretName: z.string().min(1) }),
+  z.strictObject({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name') }),
+  z.strictObject({ value: z.string().min(1) }),
+]);
+export type SecretRef = z.infer<typeof SecretRef>;
+
+const Glob = z.string().min(1);
+
+/** Which pushes start a run. Globs are picomatch patterns matched against the branch/tag name or path. */
+export const TriggerRules = z.strictObject({
+  /** @default ["main"] */
+  branches: z.array(Glob).default(['main']),
+  /** @default [] (tag pushes do not start runs) */
+  tags: z.array(Glob).default([]),
+  paths: z
+    .strictObject({
+      /** A push starts a run only if one changed path matches. @default ["**"] */
+      include: z.array(Glob).default(['**']),
+      /** Changed paths matching these are ignored. @default [] */
+      exclude: z.array(Glob).default([]),
+    })
+    .default({ include: ['**'], exclude: [] }),
+});
+export type TriggerRules = z.infer<typeof TriggerRules>;
+
+/** One ECS service a pipeline rolls out to. Fixed by the deployment, never by the pushed repo. */
+export const EcsTarget = z.strictObject({
+  cluster: z.string().min(1),
+  service: z.string().min(1),
+  /** Container in the task definition whose image is replaced. */
+  container: z.string().min(1),
+});
+export type EcsTarget = z.infer<typeof EcsTarget>;
+
+export const RepositoryConfig = z.strictObject({
+  provider: Provider,
+  /** `owner/name` as the provider spells it; a picomatch glob such as `acme/*` is allowed locally. */
+  name: z.string().min(1),
+  webhookSecret: SecretRef,
+  /** Token for the provider's archive and commit-status APIs. */
+  providerToken: SecretRef.optional(),
+  /** Provider API base URL, for self-hosted GitLab, Gitea or Forgejo. */
+  apiUrl: z.url().optional(),
+  triggers: TriggerRules.default(TriggerRules.parse({})),
+  deploy: z
+    .strictObject({
+      staging: EcsTarget.optional(),
+      production: EcsTarget.optional(),
+    })
+    .optional(),
+  /** Email addresses asked to approve production rollouts. */
+  approvers: z.array(z.email()).default([]),
+});
+export type RepositoryConfig = z.infer<typeof RepositoryConfig>;
+
+/**
+ * The deployment configuration: one JSON document read by the CDK app and by the local runtime
+ * (`stepline.config.json`). It decides which repositories may run and where they deploy.
+ */
+export const DeploymentConfig = z.strictObject({
+  $schema: z.string().optional(),
+  repositories: z.array(RepositoryConfig).min(1, 'name at least one repository'),
+  /** Days run artifacts and logs are kept in the artifact bucket. @default 30 */
+  artifactRetentionDays: z.number().int().positive().default(30),
+  /** Days build caches are kept. @default 14 */
+  cacheRetentionDays: z.number().int().positive().default(14),
+  /** Emails subscribed to pipeline failure notifications. @default [] */
+  notificationEmails: z.array(z.email()).default([]),
+});
+export type DeploymentConfig = z.infer<typeof DeploymentConfig>;

@@ -1,0 +1,83 @@
+/**
+ * Errors that cross the state machine boundary. Each has a literal `name`, because that name is
+ * what `Retry`/`Catch` match with `ErrorEquals`, and literal names survive bundling.
+ * The state-machine test checks that every `ErrorEquals` name in the ASL is one of these.
+ */
+export class PipelineError extends Error {
+  override name = 'PipelineError';
+}
+
+/** The build commands exited non-zero. */
+export class BuildFailedError extends PipelineError {
+  override name = 'BuildFailedError';
+}
+
+/** The test commands exited non-zero or a JUnit report holds failures. */
+export class TestsFailedError extends PipelineError {
+  override name = 'TestsFailedError';
+}
+
+/** A stage ran past its `timeout`. */
+export class StageTimeoutError extends PipelineError {
+  override name = 'StageTimeoutError';
+}
+
+/** The pushed repository has no valid `stepline.yml`. */
+export class PipelineConfigError extends PipelineError {
+  override name = 'PipelineConfigError';
+}
+
+/** The commit's source could not be fetched. */
+export class SourceFetchError extends PipelineError {
+  override name = 'SourceFetchError';
+}
+
+/** A task received input that does not match its schema. */
+export class TaskInputError extends PipelineError {
+  override name = 'TaskInputError';
+}
+
+/** A pipeline step that a later release fills; it fails so no run reports success past it. */
+export class NotImplementedError extends PipelineError {
+  override name = 'NotImplementedError';
+}
+
+/** Names of every error class above, for tests that check the ASL's `ErrorEquals`. */
+export const pipelineErrorNames = [
+  'PipelineError',
+  'BuildFailedError',
+  'TestsFailedError',
+  'StageTimeoutError',
+  'PipelineConfigError',
+  'SourceFetchError',
+  'TaskInputError',
+  'NotImplementedError',
+] as const;
+
+/**
+ * Errors that AWS raises at the integration, as the state machine sees them. The local runtime
+ * throws the same names where the same condition happens (e.g. a handler over its concurrency).
+ */
+export class LambdaServiceError extends Error {
+  override name = 'Lambda.ServiceException';
+}
+export class LambdaAwsError extends Error {
+  override name = 'Lambda.AWSLambdaException';
+}
+export class LambdaSdkClientError extends Error {
+  override name = 'Lambda.SdkClientException';
+}
+export class LambdaTooManyRequestsError extends Error {
+  override name = 'Lambda.TooManyRequestsException';
+}
+export class EcsServiceError extends Error {
+  override name = 'ECS.AmazonECSException';
+}
+
+export const integrationErrorNames = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+  'ECS.AmazonECSException',
+] as const;

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+
+export const providers = ['github', 'gitlab', 'gitea', 'bitbucket'] as const;
+export const Provider = z.enum(providers);
+export type Provider = z.infer<typeof Provider>;
+
+const Sha = z.string().regex(/^[0-9a-f]{7,64}$/, 'expected a hex commit SHA');
+
+export const PushCommit = z.object({
+  id: Sha,
+  message: z.string(),
+  author: z.object({ name: z.string(), email: z.string().optional() }),
+  timestamp: z.string(),
+  url: z.string(),
+  added: z.array(z.string()),
+  modified: z.array(z.string()),
+  removed: z.array(z.string()),
+});
+export type PushCommit = z.infer<typeof PushCommit>;
+
+/**
+ * One push, whatever the provider. This is the execution input of the pipeline state machine,
+ * so it must stay small (Step Functions caps input at 256 KB): commits are capped by the parser.
+ */
+export const PushEvent = z.object({
+  provider: Provider,
+  deliveryId: z.string().min(1),
+  repository: z.object({
+    /** `owner/name` (GitLab: the full namespace path). */
+    fullName: z.string().min(1),
+    cloneUrl: z.string().min(1),
+    defaultBranch: z.string().optional(),
+    htmlUrl: z.string().optional(),
+  }),
+  /** Full ref, e.g. `refs/heads/main` or `refs/tags/v1.2.0`. */
+  ref: z.string().min(1),
+  refType: z.enum(['branch', 'tag']),
+  /** Branch or tag name without the `refs/...` prefix. */
+  refName: z.string().min(1),
+  before: z.string(),
+  after: Sha,
+  headCommit: PushCommit,
+  commits: z.array(PushCommit),
+  pusher: z.object({ name: z.string(), email: z.string().optional() }),
+});
+export type PushEvent = z.infer<typeof PushEvent>;
