@@ -1,0 +1,67 @@
+import { createHash } from 'node:crypto';
+import type { PushCommit, PushEvent } from '#shared/push-event.ts';
+
+const NAME_LIMIT = 80;
+
+/**
+ * The execution name for a delivery: `<provider>-<delivery id>` reduced to `[A-Za-z0-9_-]`, at most
+ * 80 characters. A redelivery carries the same delivery id, so it maps to the same name and Step
+ * Functions refuses to start a second run. Names that would be cut keep a hash of the whole id, so
+ * two long ids never collapse into one name.
+ */
+export function executionName(provider: string, deliveryId: string): string {
+  const full = `${provider}-${deliveryId}`.replace(/[^A-Za-z0-9_-]/g, '');
+  if (full.length <= NAME_LIMIT) return full;
+  const hash = createHash('sha256').update(`${provider}\n${deliveryId}`).digest('hex').slice(0, 16);
+  return `${full.slice(0, NAME_LIMIT - hash.length - 1)}-${hash}`;
+}
+
+/**
+ * The ARN Step Functions gives an execution of `stateMachineArn` named `name`
+ * (`arn:<partition>:states:<region>:<account>:execution:<state machine>:<name>`).
+ */
+export function executionArn(stateMachineArn: string, name: string): string {
+  const marker = ':stateMachine:';
+  const at = stateMachineArn.indexOf(marker);
+  if (at < 0) throw new Error(`"${stateMachineArn}" is not a state machine ARN`);
+  return `${stateMachineArn.slice(0, at)}:execution:${stateMachineArn.slice(at + marker.length)}:${name}`;
+}
+
+/** Commits kept in the execution input; the newest are kept. */
+export const MAX_COMMITS = 50;
+const MAX_FILES_PER_LIST = 100;
+const MAX_MESSAGE_CHARS = 4096;
+/** Step Functions caps execution input at 256 KiB; stay well below it. */
+export const MAX_INPUT_BYTES = 200 * 1024;
+
+function trimCommit(commit: PushCommit, files: number): PushCommit {
+  return {
+    ...commit,
+    message:
+      commit.message.length > MAX_MESSAGE_CHARS ? commit.message.slice(0, MAX_MESSAGE_CHARS) : commit.message,
+    added: commit.added.slice(0, files),
+    modified: commit.modified.slice(0, files),
+    removed: commit.removed.slice(0, files),
+  };
+}
+
+function size(event: PushEvent): number {
+  return Buffer.byteLength(JSON.stringify(event));
+}
+
+/**
+ * The push as it goes into the execution: at most {@link MAX_COMMITS} commits, bounded file lists and
+ * messages, and in any case under {@link MAX_INPUT_BYTES}. Trigger rules have already seen every path.
+ */
+export function fitExecutionInput(push: PushEvent): PushEvent {
+  let fitted: PushEvent = {
+    ...push,
+    headCommit: trimCommit(push.headCommit, MAX_FILES_PER_LIST),
+    commits: push.commits.slice(-MAX_COMMITS).map((c) => trimCommit(c, MAX_FILES_PER_LIST)),
+  };
+  if (size(fitted) <= MAX_INPUT_BYTES) return fitted;
+  fitted = { ...fitted, commits: fitted.commits.map((c) => trimCommit(c, 0)) };
+  if (size(fitted) <= MAX_INPUT_BYTES) return fitted;
+  fitted = { ...fitted, headCommit: trimCommit(fitted.headCommit, 0), commits: [] };
+  return fitted;
+}

@@ -1,0 +1,51 @@
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { z } from 'zod';
+import { DeploymentConfig } from '#shared/deployment-config.ts';
+import { formatZodError } from '#shared/format-zod-error.ts';
+import { createLogger } from '#shared/logger.ts';
+import { createHandler } from './create-handler.ts';
+import { awsSecretResolver } from './resolve-secret.ts';
+
+export { createHandler } from './create-handler.ts';
+
+const StateMachineArn = z.string().regex(/^arn:[\w-]+:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/, {
+  message: 'expected a state machine ARN like arn:aws:states:<region>:<account>:stateMachine:<name>',
+});
+
+export const WebhookEnv = z.object({
+  STATE_MACHINE_ARN: StateMachineArn,
+  /** The deployment configuration as JSON, the same document the CDK app read. */
+  STEPLINE_CONFIG: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: `not JSON: ${(error as Error).message}` });
+        return z.NEVER;
+      }
+    })
+    .pipe(DeploymentConfig),
+});
+
+function parseEnv(env: NodeJS.ProcessEnv): z.infer<typeof WebhookEnv> {
+  const parsed = WebhookEnv.safeParse(env);
+  if (!parsed.success)
+    throw new Error(
+      `webhook function environment is invalid:\n  ${formatZodError(parsed.error).join('\n  ')}`,
+    );
+  return parsed.data;
+}
+
+const env = parseEnv(process.env);
+const logger = createLogger('stepline-webhook');
+const sfn = new SFNClient({});
+
+/** `POST /webhooks/{provider}` on API Gateway (HTTP API, payload v2). */
+export const handler = createHandler({
+  sfn,
+  stateMachineArn: env.STATE_MACHINE_ARN,
+  config: env.STEPLINE_CONFIG,
+  resolveSecret: awsSecretResolver(),
+  logger,
+});
