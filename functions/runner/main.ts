@@ -1,0 +1,95 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SendTaskFailureCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { PipelineError } from '#shared/errors.ts';
+import { killAllProcessGroups } from './exec.ts';
+import { maxCauseLength, runStage, TaskReportError } from './run-stage.ts';
+import { parseRunnerEnv, type RunnerSettings } from './runner-env.ts';
+
+// Process entry of the Build/Test/PublishImage runner: a Fargate task on AWS, a child process of
+// the local engine. Exit 0 once Step Functions has the result (success or failure), 1 otherwise.
+
+const print = (line: string) => process.stdout.write(`${line}\n`);
+
+async function main(): Promise<number> {
+  // The SDK reads AWS_ENDPOINT_URL_S3/_SFN itself; s3rver needs path-style URLs and no checksums.
+  const s3 = new S3Client({
+    ...(process.env.AWS_ENDPOINT_URL_S3 ? { forcePathStyle: true } : {}),
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+  const sfn = new SFNClient({});
+  try {
+    let settings: RunnerSettings;
+    try {
+      settings = parseRunnerEnv(process.env);
+    } catch (error) {
+      return await reportBadEnv(sfn, error);
+    }
+    return await runWith(settings, s3, sfn);
+  } finally {
+    s3.destroy();
+    sfn.destroy();
+  }
+}
+
+async function runWith(settings: RunnerSettings, s3: S3Client, sfn: SFNClient): Promise<number> {
+  const workdir = settings.workdir ?? (await mkdtemp(join(tmpdir(), `stepline-${settings.input.stage}-`)));
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) =>
+    stop.abort(
+      new PipelineError(`the runner received ${signal} and stopped the ${settings.input.stage} stage`),
+    );
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  process.on('exit', killAllProcessGroups);
+  try {
+    await runStage(settings.input, {
+      s3,
+      sfn,
+      bucket: settings.bucket,
+      workdir,
+      heartbeatMs: settings.heartbeatMs,
+      log: print,
+      now: Date.now,
+      signal: stop.signal,
+      ...(settings.cacheMaxBytes !== undefined ? { cacheMaxBytes: settings.cacheMaxBytes } : {}),
+    });
+    return 0;
+  } catch (error) {
+    if (error instanceof TaskReportError) {
+      console.error(`stepline: ${error.message}`);
+      return 1;
+    }
+    // The failure was delivered with SendTaskFailure: the task itself did its job.
+    return 0;
+  } finally {
+    if (settings.workdir === undefined) await rm(workdir, { recursive: true, force: true });
+  }
+}
+
+async function reportBadEnv(sfn: SFNClient, error: unknown): Promise<number> {
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`stepline: ${message}`);
+  const taskToken = process.env.STEPLINE_TASK_TOKEN;
+  if (taskToken) {
+    try {
+      await sfn.send(
+        new SendTaskFailureCommand({
+          taskToken,
+          error: 'TaskInputError',
+          cause: message.slice(0, maxCauseLength),
+        }),
+      );
+    } catch (reportError) {
+      console.error(
+        `stepline: could not report the bad environment to Step Functions: ${String(reportError)}`,
+      );
+    }
+  }
+  return 2;
+}
+
+process.exitCode = await main();

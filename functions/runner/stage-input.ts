@@ -1,0 +1,22 @@
+import { z } from 'zod';
+
+export const stages = ['build', 'test', 'publish'] as const;
+export const Stage = z.enum(stages);
+export type Stage = z.infer<typeof Stage>;
+
+/** What one runner task works on; the state machine passes it as container-override environment. */
+export const StageInput = z.strictObject({
+  /** The `.waitForTaskToken` token. Secret: never logged, never given to the user's commands. */
+  taskToken: z.string().min(1),
+  stage: Stage,
+  /** The execution name, which names the run's S3 prefix `runs/<run>/`. */
+  run: z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'expected an execution name ([A-Za-z0-9_-], at most 80)'),
+  /** `owner/name`; it names the cache prefix. */
+  repository: z.string().min(1),
+  commit: z.string().regex(/^[0-9a-f]{7,64}$/, 'expected a hex commit SHA'),
+  /** S3 key of the source tarball (repository root at the archive root). */
+  sourceKey: z.string().min(1),
+  /** S3 key of the parsed stepline.yml as JSON. */
+  configKey: z.string().min(1),
+});
+export type StageInput = z.infer<typeof StageInput>;

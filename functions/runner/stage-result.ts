@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { Stage } from './stage-input.ts';
+
+export const CommandResult = z.object({
+  command: z.string(),
+  exitCode: z.number().int(),
+  durationMs: z.number().nonnegative(),
+});
+export type CommandResult = z.infer<typeof CommandResult>;
+
+export const TestFailure = z.object({
+  suite: z.string(),
+  name: z.string(),
+  kind: z.enum(['failure', 'error']),
+  message: z.string(),
+});
+
+/**
+ * What a runner task returns with `SendTaskSuccess`; the state machine keeps it at `$.build`,
+ * `$.test` or `$.image`. Small on purpose: Step Functions caps a state's output at 256 KB.
+ */
+export const StageResult = z.object({
+  stage: Stage,
+  commit: z.string(),
+  durationMs: z.number().nonnegative(),
+  /** Time spent inside the user's commands. */
+  commandsMs: z.number().nonnegative(),
+  commands: z.array(CommandResult),
+  /** S3 key of the full stage log. */
+  logKey: z.string(),
+  cache: z.object({ key: z.string(), restored: z.boolean(), saved: z.boolean() }).optional(),
+  artifacts: z.object({ key: z.string(), files: z.number().int(), bytes: z.number().int() }).optional(),
+  tests: z
+    .object({
+      total: z.number().int(),
+      passed: z.number().int(),
+      failed: z.number().int(),
+      errors: z.number().int(),
+      skipped: z.number().int(),
+      /** Report files read; 0 with `note` when `test.reports` matched nothing. */
+      reports: z.number().int(),
+      failures: z.array(TestFailure),
+      note: z.string().optional(),
+    })
+    .optional(),
+});
+export type StageResult = z.infer<typeof StageResult>;
