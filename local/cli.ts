@@ -1,0 +1,148 @@
+import '#local/polyfills.ts';
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
+import { createLogger } from '#shared/logger.ts';
+import { UsageError } from '#local/config.ts';
+import { localWebhookSecret } from '#local/secret.ts';
+import { demoCommand } from './commands/demo.ts';
+import { listExecutions, showExecution } from './commands/executions.ts';
+import { runCommand } from './commands/run.ts';
+import { serveCommand } from './commands/serve.ts';
+import { validateDirectory } from './commands/validate.ts';
+import { postReceive } from './git/post-receive.ts';
+
+const write = (line: string) => process.stdout.write(`${line}\n`);
+const fail = (line: string) => process.stderr.write(`${line}\n`);
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number, got "${value}"`);
+  return n;
+}
+
+/** Structured logs go to a file-like stream only when asked; the terminal shows the story. */
+function cliLogger() {
+  process.env.POWERTOOLS_LOG_LEVEL ??= process.env.LOG_LEVEL ?? 'WARN';
+  return createLogger('stepline-local');
+}
+
+async function exit(code: Promise<number> | number): Promise<never> {
+  try {
+    process.exit(await code);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      fail(`stepline: ${(error as Error).message}: another process listens there; pick another --port`);
+      process.exit(2);
+    }
+    if (error instanceof UsageError) {
+      fail(`stepline: ${error.message}`);
+      process.exit(2);
+    }
+    fail(`stepline: ${(error as Error).stack ?? error}`);
+    process.exit(1);
+  }
+}
+
+const program = new Command('stepline')
+  .description('Stepline: serverless CI/CD for Amazon ECS, and its local runtime')
+  .version(JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version)
+  .showHelpAfterError()
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2));
+
+program
+  .command('serve')
+  .description('run the local runtime: webhooks in, pipeline executions out')
+  .option('--port <port>', 'webhook port', port, 8080)
+  .option('--host <host>', 'address to listen on', '127.0.0.1')
+  .option('--data <dir>', 'data directory', '.stepline')
+  .option('--config <file>', 'deployment configuration (default: stepline.config.json if present)')
+  .action((opts: { port: number; host: string; data: string; config?: string }) =>
+    exit(
+      serveCommand({
+        host: opts.host,
+        port: opts.port,
+        dataDir: opts.data,
+        ...(opts.config ? { configPath: opts.config } : {}),
+        secret: localWebhookSecret(opts.data),
+        logger: cliLogger(),
+        write,
+      }),
+    ),
+  );
+
+program
+  .command('run')
+  .description("push a repository's commit through the pipeline on this machine")
+  .argument('[repo]', 'repository (or any directory: a snapshot commit is made)', '.')
+  .option('--ref <ref>', 'branch, tag or commit', undefined)
+  .option('--data <dir>', 'data directory', '.stepline')
+  .option('--config <file>', 'deployment configuration')
+  .option('--json', 'print the final execution as JSON', false)
+  .action((repo: string, opts: { ref?: string; data: string; config?: string; json: boolean }) =>
+    exit(
+      runCommand({
+        repoDir: repo,
+        ...(opts.ref ? { ref: opts.ref } : {}),
+        dataDir: opts.data,
+        json: opts.json,
+        ...(opts.config ? { configPath: opts.config } : {}),
+        secret: localWebhookSecret(opts.data),
+        logger: cliLogger(),
+        write,
+      }),
+    ),
+  );
+
+const executions = program.command('executions').description('list and inspect executions in the data directory');
+executions
+  .command('list', { isDefault: true })
+  .option('--data <dir>', 'data directory', '.stepline')
+  .option('--json', 'JSON output', false)
+  .action((opts: { data: string; json: boolean }) => exit(listExecutions(opts.data, write, { json: opts.json })));
+executions
+  .command('show')
+  .argument('<name>', 'execution name')
+  .option('--data <dir>', 'data directory', '.stepline')
+  .option('--json', 'JSON output', false)
+  .action((name: string, opts: { data: string; json: boolean }) =>
+    exit(showExecution(opts.data, name, write, { json: opts.json })),
+  );
+
+program
+  .command('validate')
+  .description('check a stepline.yml and print every problem with its path')
+  .argument('[dir]', 'repository directory', '.')
+  .action((dir: string) =>
+    exit(
+      validateDirectory(dir).then((result) => {
+        if (result.ok) {
+          write(`${result.file}: valid`);
+          return 0;
+        }
+        fail(`${result.file}:`);
+        for (const problem of result.problems) fail(`  ${problem}`);
+        return 2;
+      }),
+    ),
+  );
+
+program
+  .command('demo')
+  .description('the whole flow on this machine: a real git push of examples/hello-service through the pipeline')
+  .option('--data <dir>', 'data directory', '.stepline')
+  .option('--port <port>', 'webhook port', port, 8080)
+  .action((opts: { data: string; port: number }) =>
+    exit(demoCommand({ dataDir: opts.data, port: opts.port, secret: localWebhookSecret(opts.data), logger: cliLogger(), write })),
+  );
+
+program
+  .command('git-hook', { hidden: true })
+  .argument('<hook>', 'post-receive')
+  .action(async (hook: string) => {
+    if (hook !== 'post-receive') return exit(2);
+    const chunks: Buffer[] = [];
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+    return exit(postReceive(process.env.GIT_DIR ?? process.cwd(), Buffer.concat(chunks).toString('utf8'), write));
+  });
+
+await program.parseAsync(process.argv);

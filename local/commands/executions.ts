@@ -1,0 +1,77 @@
+import { listStoredExecutions, readHistory, readStoredExecution, type StoredExecution } from '#local/sfn/store.ts';
+import { formatDuration, indentCause, StoryBuilder, type StateVisit } from './story.ts';
+
+type Write = (line: string) => void;
+
+function pushSummary(record: StoredExecution): string {
+  try {
+    const push = JSON.parse(record.input) as { repository?: { fullName?: string }; refName?: string; after?: string };
+    return `${push.repository?.fullName ?? '?'} ${push.refName ?? '?'} @ ${push.after?.slice(0, 12) ?? '?'}`;
+  } catch {
+    return '';
+  }
+}
+
+function elapsed(record: StoredExecution): string {
+  const end = record.stopDate ? Date.parse(record.stopDate) : Date.now();
+  return formatDuration(end - Date.parse(record.startDate));
+}
+
+/** `stepline executions list`: newest first, one line each. */
+export function listExecutions(dataDir: string, write: Write, options: { json?: boolean } = {}): number {
+  const records = listStoredExecutions(dataDir);
+  if (options.json) {
+    write(JSON.stringify(records.map(({ input: _input, output: _output, ...rest }) => rest), null, 2));
+    return 0;
+  }
+  if (records.length === 0) {
+    write(`no executions in ${dataDir}`);
+    return 0;
+  }
+  for (const record of records) {
+    write(
+      `${record.status.padEnd(9)} ${record.startDate.replace('T', ' ').slice(0, 19)}  ${elapsed(record).padStart(9)}  ${record.name}  ${pushSummary(record)}`,
+    );
+  }
+  return 0;
+}
+
+export function storyOf(dataDir: string, name: string): StateVisit[] {
+  const story = new StoryBuilder();
+  for (const event of readHistory(dataDir, name)) story.add(event);
+  return story.visits;
+}
+
+/** One line per state visit, as `stepline run` prints them when they end. */
+export function formatVisit(visit: StateVisit): string {
+  const mark = visit.outcome === 'succeeded' ? '✓' : visit.outcome === 'failed' ? '✗' : '…';
+  const retries = visit.retries > 0 ? ` (after ${visit.retries} ${visit.retries === 1 ? 'retry' : 'retries'})` : '';
+  const error = visit.outcome === 'failed' && visit.error ? `  ${visit.error}` : '';
+  return `  ${mark} ${visit.name.padEnd(20)} ${formatDuration(visit.durationMs).padStart(9)}${retries}${error}`;
+}
+
+/** `stepline executions show NAME`: the execution as a story, then its failure in full. */
+export function showExecution(dataDir: string, name: string, write: Write, options: { json?: boolean } = {}): number {
+  const record = readStoredExecution(dataDir, name);
+  if (!record) {
+    write(`no execution named "${name}" in ${dataDir} (see \`stepline executions list\`)`);
+    return 2;
+  }
+  const visits = storyOf(dataDir, name);
+  if (options.json) {
+    write(JSON.stringify({ ...record, input: JSON.parse(record.input), output: record.output ? JSON.parse(record.output) : undefined, states: visits }, null, 2));
+    return 0;
+  }
+  write(`${record.name}  ${record.status}  ${elapsed(record)}`);
+  write(`  push:    ${pushSummary(record)}`);
+  write(`  started: ${record.startDate}${record.stopDate ? `  stopped: ${record.stopDate}` : ''}`);
+  write('');
+  for (const visit of visits) write(formatVisit(visit));
+  if (record.error) {
+    write('');
+    write(`  ${record.error}`);
+    const cause = indentCause(record.cause);
+    if (cause) write(cause);
+  }
+  return 0;
+}

@@ -1,0 +1,45 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { loadLocalConfig } from '#local/config.ts';
+import { startLocalRuntime } from '#local/runtime.ts';
+import { secretFile } from '#local/secret.ts';
+
+export interface ServeOptions {
+  host: string;
+  port: number;
+  dataDir: string;
+  configPath?: string;
+  secret: string;
+  logger: Logger;
+  write: (line: string) => void;
+}
+
+/** `stepline serve`: the local runtime until SIGINT/SIGTERM. */
+export async function serveCommand(options: ServeOptions): Promise<number> {
+  const { config, source } = loadLocalConfig(options.configPath, options.secret);
+  const runtime = await startLocalRuntime({
+    dataDir: options.dataDir,
+    config,
+    host: options.host,
+    port: options.port,
+    logger: options.logger,
+  });
+  const { write } = options;
+  write(`stepline serve: listening on ${runtime.webhookUrl}`);
+  write(`  webhooks:        POST ${runtime.webhookUrl}/webhooks/{github|gitlab|gitea|bitbucket}`);
+  write(`  configuration:   ${source}`);
+  write(
+    `  webhook secret:  ${process.env.STEPLINE_WEBHOOK_SECRET ? 'STEPLINE_WEBHOOK_SECRET' : secretFile(options.dataDir)}`,
+  );
+  write(`  Step Functions:  ${runtime.sfnEndpoint} (AWS_ENDPOINT_URL_SFN)`);
+  write(`  S3:              ${runtime.s3Endpoint} (AWS_ENDPOINT_URL_S3), bucket ${runtime.bucket}`);
+  write(`  data:            ${runtime.dataDir}  (stepline executions list --data ${runtime.dataDir})`);
+  write('Press Ctrl-C to stop. Executions still running then are recorded as aborted.');
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  write('stopping…');
+  await runtime.close();
+  return 0;
+}

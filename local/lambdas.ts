@@ -1,0 +1,60 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { LambdaTooManyRequestsError } from '#shared/errors.ts';
+import { fetchSource } from '#functions/fetch-source/fetch-source.ts';
+import { gitArchiver } from '#shared/source-archive.ts';
+import { localStatusPublisher, reportStatus } from '#functions/report-status/report-status.ts';
+import { handler as deployHandler } from '#functions/deploy/handler.ts';
+import { handler as checkDeploymentHandler } from '#functions/check-deployment/handler.ts';
+import { handler as requestApprovalHandler } from '#functions/request-approval/handler.ts';
+import type { TaskHandler } from '#local/sfn/engine.ts';
+
+/** Concurrent invocations one local function accepts, like a reserved concurrency on AWS. */
+const reservedConcurrency = 10;
+
+/**
+ * Lambda stand-in: calls the function in-process, with input and output passed through JSON as
+ * the Lambda service does, and with a concurrency limit past which it throws the same
+ * `Lambda.TooManyRequestsException` the state machine retries on AWS.
+ */
+export function asLambda(name: string, fn: (event: unknown) => Promise<unknown>): TaskHandler {
+  let inFlight = 0;
+  return async (input) => {
+    if (inFlight >= reservedConcurrency) {
+      throw new LambdaTooManyRequestsError(`function stepline-${name} is at its concurrency limit (${reservedConcurrency})`);
+    }
+    inFlight++;
+    try {
+      const result = await fn(JSON.parse(JSON.stringify(input ?? null)));
+      return result === undefined ? null : JSON.parse(JSON.stringify(result));
+    } finally {
+      inFlight--;
+    }
+  };
+}
+
+export interface LocalLambdaDeps {
+  dataDir: string;
+  s3: S3Client;
+  bucket: string;
+  logger: Logger;
+}
+
+/** The pipeline's Lambdas bound to local dependencies: S3 stand-in, `git archive`, statuses on disk. */
+export function localLambdas(deps: LocalLambdaDeps) {
+  const publish = localStatusPublisher(deps.dataDir);
+  return {
+    fetchSource: asLambda('fetch-source', (event) =>
+      fetchSource(event, { s3: deps.s3, bucket: deps.bucket, archiver: gitArchiver(), logger: deps.logger }),
+    ),
+    reportStatus: asLambda('report-status', (event) =>
+      reportStatus(event, { publish, executionUrl: (run) => `stepline executions show ${run.name}` }),
+    ),
+    deploy: asLambda('deploy', deployHandler),
+    checkDeployment: asLambda('check-deployment', checkDeploymentHandler),
+    // `lambda:invoke.waitForTaskToken` hands the function its `Payload`, as the Lambda integration does.
+    requestApproval: asLambda('request-approval', (event) =>
+      requestApprovalHandler((event as { Payload?: unknown } | null)?.Payload),
+    ),
+  };
+}

@@ -1,0 +1,169 @@
+import '#local/polyfills.ts';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { render, type Substitutions } from '#state-machines/pipeline.ts';
+import type { DeploymentConfig } from '#shared/deployment-config.ts';
+import { localSecretResolver, type ResolveSecret } from '#functions/webhook/resolve-secret.ts';
+import { startWebhookServer } from '#local/webhook-server.ts';
+import { LocalStepFunctions, type TaskHandler } from '#local/sfn/engine.ts';
+import { startSfnApiServer } from '#local/sfn/api-server.ts';
+import { launchOnHost } from '#local/ecs/host-executor.ts';
+import { bundleRunner } from '#local/ecs/runner-bundle.ts';
+import { localCredentials, localRegion, localS3Client, startLocalS3 } from '#local/s3.ts';
+import { localLambdas } from '#local/lambdas.ts';
+
+/** Names the rendered definition uses locally: the same shapes as on AWS, in a `local` account. */
+const account = '000000000000';
+const region = 'local';
+export const localFunctionArn = (name: string) => `arn:aws:lambda:${region}:${account}:function:stepline-${name}`;
+export const localSubstitutions: Substitutions = {
+  ReportStatusFunctionArn: localFunctionArn('report-status'),
+  FetchSourceFunctionArn: localFunctionArn('fetch-source'),
+  DeployFunctionArn: localFunctionArn('deploy'),
+  CheckDeploymentFunctionArn: localFunctionArn('check-deployment'),
+  RequestApprovalFunctionArn: localFunctionArn('request-approval'),
+  RunnerClusterArn: `arn:aws:ecs:${region}:${account}:cluster/stepline-local`,
+  RunnerTaskDefinitionArn: `arn:aws:ecs:${region}:${account}:task-definition/stepline-runner:1`,
+  RunnerContainerName: 'runner',
+  RunnerSubnets: 'subnet-local',
+  RunnerSecurityGroups: 'sg-local',
+  RunnerAssignPublicIp: 'DISABLED',
+};
+const ecsRunTask = 'arn:aws:states:::ecs:runTask.waitForTaskToken';
+const lambdaInvokeWithToken = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
+
+export interface LocalRuntimeOptions {
+  dataDir: string;
+  config: DeploymentConfig;
+  /** Webhook server address. @default 127.0.0.1:8080 */
+  host?: string;
+  port?: number;
+  resolveSecret?: ResolveSecret;
+  logger: Logger;
+  /** Milliseconds a `Wait` state of the deploy loops waits locally. @default 1000 */
+  waitMs?: number;
+  /** Seconds between the runner's heartbeats. @default 5 */
+  heartbeatSeconds?: number;
+}
+
+export interface LocalRuntime {
+  dataDir: string;
+  webhookUrl: string;
+  sfnEndpoint: string;
+  s3Endpoint: string;
+  bucket: string;
+  engine: LocalStepFunctions;
+  stateMachineArn: string;
+  close(): Promise<void>;
+}
+
+/** Where another `stepline` process finds a running runtime. */
+export const runtimeFile = (dataDir: string) => join(dataDir, 'runtime.json');
+
+/**
+ * Starts everything the pipeline needs on this machine, each AWS service by its local stand-in:
+ * S3 (s3rver), Step Functions (aws-local-stepfunctions + Stepline's engine and JSON endpoint),
+ * Lambda (in-process handlers), ECS RunTask (the runner as a child process), API Gateway (node:http).
+ */
+export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
+  const dataDir = resolve(options.dataDir);
+  await mkdir(dataDir, { recursive: true });
+  const bucket = 'stepline-artifacts';
+  const s3 = await startLocalS3({ directory: join(dataDir, 's3'), bucket });
+  const closers: (() => Promise<void>)[] = [() => s3.close()];
+  try {
+    const runnerPath = await bundleRunner(join(dataDir, 'runtime'));
+    // The engine is needed by the ECS stand-in (to fail a task whose process died) and the
+    // ECS stand-in by the engine: bind late.
+    let engine: LocalStepFunctions | undefined;
+    let sfnEndpoint = '';
+    const runTask: TaskHandler = async (input, ctx) =>
+      launchOnHost(input, ctx, {
+        runnerPath,
+        logDir: join(dataDir, 'task-logs'),
+        taskEnv: {
+          ARTIFACT_BUCKET: bucket,
+          AWS_ENDPOINT_URL_S3: s3.endpoint,
+          AWS_ENDPOINT_URL_SFN: sfnEndpoint,
+          AWS_REGION: localRegion,
+          AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
+          STEPLINE_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 5),
+          STEPLINE_WORKDIR_ROOT: join(dataDir, 'work'),
+        },
+        onExit: ({ code, signal }) => {
+          if (code === 0 || !ctx.taskToken || !engine) return;
+          try {
+            // Fargate would leave this to HeartbeatSeconds; locally we know at once.
+            engine.sendTaskFailure(
+              ctx.taskToken,
+              'RunnerExitedError',
+              `the runner process for ${ctx.stateName} exited (${signal ?? `code ${code}`}) before reporting a result; see ${join(dataDir, 'task-logs', ctx.executionName, `${ctx.stateName}.log`)}`,
+            );
+          } catch {
+            // The task already has its result (or the execution ended): nothing to report.
+          }
+        },
+      });
+    const lambdas = localLambdas({ dataDir, s3: localS3Client(s3.endpoint), bucket, logger: options.logger });
+    engine = new LocalStepFunctions({
+      dataDir,
+      stateMachineName: 'stepline-pipeline',
+      definition: render(localSubstitutions),
+      tasks: {
+        [localSubstitutions.ReportStatusFunctionArn]: lambdas.reportStatus,
+        [localSubstitutions.FetchSourceFunctionArn]: lambdas.fetchSource,
+        [localSubstitutions.DeployFunctionArn]: lambdas.deploy,
+        [localSubstitutions.CheckDeploymentFunctionArn]: lambdas.checkDeployment,
+        [lambdaInvokeWithToken]: lambdas.requestApproval,
+        [ecsRunTask]: runTask,
+      },
+      overrides: {
+        waitTimeOverrides: { WaitForStaging: options.waitMs ?? 1000, WaitForProduction: options.waitMs ?? 1000 },
+      },
+      logger: options.logger,
+    });
+    const running = engine;
+    closers.unshift(() => running.close());
+    const api = await startSfnApiServer(engine, { host: '127.0.0.1', port: 0 });
+    sfnEndpoint = api.url;
+    closers.unshift(() => api.close());
+    const webhook = await startWebhookServer({
+      host: options.host ?? '127.0.0.1',
+      port: options.port ?? 8080,
+      config: options.config,
+      // The webhook handler talks to Step Functions through the real SDK, as on AWS.
+      sfn: new SFNClient({ endpoint: api.url, region: localRegion, credentials: localCredentials }),
+      stateMachineArn: engine.stateMachineArn,
+      resolveSecret: options.resolveSecret ?? localSecretResolver(),
+      logger: options.logger,
+    });
+    closers.unshift(() => webhook.close());
+    const webhookUrl = webhook.url;
+    await writeFile(
+      runtimeFile(dataDir),
+      `${JSON.stringify({ pid: process.pid, webhookUrl, sfnEndpoint, s3Endpoint: s3.endpoint, bucket, stateMachineArn: engine.stateMachineArn }, null, 2)}\n`,
+    );
+    return {
+      dataDir,
+      webhookUrl,
+      sfnEndpoint,
+      s3Endpoint: s3.endpoint,
+      bucket,
+      engine,
+      stateMachineArn: engine.stateMachineArn,
+      close: () => closeAll(closers),
+    };
+  } catch (error) {
+    await closeAll(closers);
+    throw error;
+  }
+}
+
+async function closeAll(closers: (() => Promise<void>)[]): Promise<void> {
+  for (const close of closers.splice(0)) {
+    await close().catch(() => {});
+  }
+}
