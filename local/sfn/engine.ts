@@ -1012,7 +1012,7 @@ export class LocalStepFunctions extends EventEmitter<{
       thrown instanceof ExecutionError && thrown.cause !== undefined
         ? toError(thrown.cause)
         : toError(thrown);
-    return { status: 'FAILED', error: error.name, cause: error.message };
+    return { status: 'FAILED', error: error.name, ...(error.message === '' ? {} : { cause: error.message }) };
   }
 
   /**

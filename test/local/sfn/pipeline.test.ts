@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import type { TaskContext, TaskHandler } from '#local/sfn/engine.ts';
+import { notImplemented } from '#shared/not-implemented.ts';
+import { render, type Substitutions } from '#state-machines/pipeline.ts';
+import { createEngine, statePath } from './helpers.ts';
+
+const fakeArn = (name: string) => `arn:aws:lambda:local:000000000000:function:fake-${name}`;
+
+const substitutions: Substitutions = {
+  ReportStatusFunctionArn: fakeArn('report-status'),
+  FetchSourceFunctionArn: fakeArn('fetch-source'),
+  DeployFunctionArn: fakeArn('deploy'),
+  CheckDeploymentFunctionArn: fakeArn('check-deployment'),
+  RequestApprovalFunctionArn: fakeArn('request-approval'),
+  RunnerClusterArn: 'arn:aws:ecs:local:000000000000:cluster/fake',
+  RunnerTaskDefinitionArn: 'arn:aws:ecs:local:000000000000:task-definition/fake-runner:1',
+  RunnerContainerName: 'fake-runner',
+  RunnerSubnets: 'subnet-fake',
+  RunnerSecurityGroups: 'sg-fake',
+  RunnerAssignPublicIp: 'DISABLED',
+};
+
+const push = {
+  provider: 'github',
+  deliveryId: 'fake-delivery',
+  repository: { fullName: 'acme/fake-service' },
+  after: 'f00dfeedf00dfeedf00dfeedf00dfeedf00dfeed',
+};
+
+type RunTaskInput = {
+  Overrides: { ContainerOverrides: Array<{ Environment: Array<{ Name: string; Value: string }> }> };
+};
+
+describe('the rendered pipeline on the local engine, with fake tasks', () => {
+  it('runs the happy path through the runner stages and stops at the first step that is not implemented', async () => {
+    const reports: unknown[] = [];
+    let engineRef: { sendTaskSuccess(token: string, output: string): void } | undefined;
+    const fakeRunner: TaskHandler = async (input, ctx: TaskContext) => {
+      const env = Object.fromEntries(
+        (input as RunTaskInput).Overrides.ContainerOverrides[0]!.Environment.map((e) => [e.Name, e.Value]),
+      );
+      const result =
+        env.STEPLINE_STAGE === 'publish' ? { imageDigest: 'sha256:fake' } : { stage: env.STEPLINE_STAGE };
+      setImmediate(() => engineRef?.sendTaskSuccess(env.STEPLINE_TASK_TOKEN!, JSON.stringify(result)));
+      return { fakeTaskArn: `fake-task-${ctx.stateName}` };
+    };
+    const engine = createEngine(JSON.parse(render(substitutions)), {
+      [substitutions.ReportStatusFunctionArn]: async (input) => {
+        reports.push(input);
+        return { reported: true };
+      },
+      [substitutions.FetchSourceFunctionArn]: async () => ({
+        sourceKey: 'fake/source.tgz',
+        configKey: 'fake/config',
+      }),
+      'arn:aws:states:::ecs:runTask.waitForTaskToken': fakeRunner,
+      [substitutions.DeployFunctionArn]: async () => notImplemented('Deploy (fake)'),
+      [substitutions.CheckDeploymentFunctionArn]: async () => {
+        throw new Error('fake CheckDeployment must not be reached');
+      },
+      'arn:aws:states:::lambda:invoke.waitForTaskToken': async () => {
+        throw new Error('fake RequestApproval must not be reached');
+      },
+    });
+    engineRef = engine;
+
+    const { executionArn } = await engine.startExecution({
+      name: 'github-fake-delivery',
+      input: JSON.stringify(push),
+    });
+    const final = await engine.waitForExecution(executionArn);
+    const events = engine.getExecutionHistory(executionArn, { maxResults: 1000 }).events;
+
+    expect(statePath(events)).toEqual([
+      'PushReceived',
+      'ReportPending',
+      'FetchSource',
+      'Build',
+      'Test',
+      'PublishImage',
+      'DeployStaging',
+      'ReportFailure',
+      'PipelineFailed',
+    ]);
+    expect(final).toMatchObject({ status: 'FAILED', error: 'NotImplementedError' });
+    expect(reports).toEqual([
+      expect.objectContaining({
+        status: 'pending',
+        run: expect.objectContaining({ name: 'github-fake-delivery' }),
+      }),
+      expect.objectContaining({
+        status: 'failure',
+        failure: expect.objectContaining({ Error: 'NotImplementedError' }),
+      }),
+    ]);
+  });
+});
