@@ -1,0 +1,206 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { SFNClient } from '@aws-sdk/client-sfn';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
+import { createHandler } from '#functions/webhook/create-handler.ts';
+import { MAX_BODY_BYTES } from '#functions/webhook/receive-push.ts';
+import type { ResolveSecret } from '#functions/webhook/resolve-secret.ts';
+import { DeploymentConfig } from '#shared/deployment-config.ts';
+import { createLogger } from '#shared/logger.ts';
+import { providers } from '#shared/push-event.ts';
+import {
+  BodyTooLargeError,
+  localLambdaContext,
+  readBody,
+  sendApiGatewayResult,
+  sendJson,
+  toApiGatewayEvent,
+} from './http/api-gateway.ts';
+
+/**
+ * One route of the local server, written as API Gateway routes are: `method` and a `pattern` such as
+ * `/approvals/{id}` (`{name+}` takes the rest of the path). `handle` gets the event API Gateway
+ * would pass a Lambda and answers as the Lambda would, so a function's `handler` plugs in as is.
+ */
+export interface LocalRoute {
+  method: string;
+  pattern: string;
+  handle(event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyResultV2>;
+  /** Name in the Lambda context. @default derived from the pattern */
+  functionName?: string;
+}
+
+export interface WebhookServerOptions {
+  /** @default 0 (any free port) */
+  port?: number;
+  /** @default "127.0.0.1" */
+  host?: string;
+  config: DeploymentConfig;
+  sfn: Pick<SFNClient, 'send'>;
+  stateMachineArn: string;
+  resolveSecret: ResolveSecret;
+  /** @default a Powertools logger for "stepline-webhook" at LOG_LEVEL */
+  logger?: Logger;
+  /** More routes on the same server (e.g. approvals), matched after the built-in ones. */
+  routes?: readonly LocalRoute[];
+}
+
+export interface WebhookServer {
+  url: string;
+  port: number;
+  server: Server;
+  close(): Promise<void>;
+}
+
+interface CompiledRoute extends LocalRoute {
+  regex: RegExp;
+  names: string[];
+}
+
+function compile(route: LocalRoute): CompiledRoute {
+  const names: string[] = [];
+  const source = route.pattern
+    .split('/')
+    .map((segment) => {
+      const param = /^\{([A-Za-z_][A-Za-z0-9_]*)(\+)?\}$/.exec(segment);
+      if (!param) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      names.push(param[1]!);
+      return param[2] ? '(.+)' : '([^/]+)';
+    })
+    .join('/');
+  return { ...route, method: route.method.toUpperCase(), regex: new RegExp(`^${source}$`), names };
+}
+
+function match(route: CompiledRoute, path: string): Record<string, string> | undefined {
+  const found = route.regex.exec(path);
+  if (!found) return undefined;
+  const params: Record<string, string> = {};
+  route.names.forEach((name, i) => {
+    params[name] = decodeURIComponent(found[i + 1]!);
+  });
+  return params;
+}
+
+/**
+ * The local stand-in for API Gateway: `POST /webhooks/{provider}` runs the webhook Lambda handler
+ * (the same middy stack as on AWS) on an API Gateway v2 event built from the request;
+ * `GET /healthz` answers 200. Unknown paths get 404 and known paths with another method 405.
+ */
+export async function startWebhookServer(options: WebhookServerOptions): Promise<WebhookServer> {
+  const logger = options.logger ?? createLogger('stepline-webhook');
+  const webhook = createHandler({
+    sfn: options.sfn,
+    stateMachineArn: options.stateMachineArn,
+    config: options.config,
+    resolveSecret: options.resolveSecret,
+    logger,
+  });
+  const routes = [
+    {
+      method: 'POST',
+      pattern: '/webhooks/{provider}',
+      functionName: 'stepline-webhook',
+      handle: (event: APIGatewayProxyEventV2, context: Context) => webhook(event, context),
+    },
+    {
+      method: 'GET',
+      pattern: '/healthz',
+      handle: async () => ({
+        statusCode: 200,
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ status: 'ok' }),
+      }),
+    },
+    ...(options.routes ?? []),
+  ].map(compile);
+
+  const server = createServer((req, res) => {
+    serve(req, res, routes).catch((error: unknown) => {
+      logger.error('local request failed', {
+        error: error instanceof Error ? { name: error.name, message: error.message } : String(error),
+      });
+      if (!res.headersSent) sendJson(res, 500, { message: 'internal error' });
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    server,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function serve(
+  req: IncomingMessage,
+  res: ServerResponse,
+  routes: readonly CompiledRoute[],
+): Promise<void> {
+  const method = (req.method ?? 'GET').toUpperCase();
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  let allowed: string[] = [];
+  let found: { route: CompiledRoute; params: Record<string, string> } | undefined;
+  for (const route of routes) {
+    const params = match(route, path);
+    if (!params) continue;
+    if (route.method === method) {
+      found = { route, params };
+      break;
+    }
+    allowed.push(route.method);
+  }
+  if (!found) {
+    req.resume();
+    allowed = [...new Set(allowed)];
+    if (allowed.length > 0)
+      return sendJson(
+        res,
+        405,
+        { message: `${method} is not allowed on ${path}` },
+        { allow: allowed.join(', ') },
+      );
+    return sendJson(res, 404, { message: `no route for ${method} ${path}` });
+  }
+  let body: Buffer;
+  try {
+    body = await readBody(req, MAX_BODY_BYTES);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError)
+      return sendJson(res, 413, { message: error.message }, { connection: 'close' });
+    throw error;
+  }
+  const { route, params } = found;
+  const event = toApiGatewayEvent(req, body, `${route.method} ${route.pattern}`, params);
+  const functionName =
+    route.functionName ?? `stepline${route.pattern.replace(/[^A-Za-z0-9]+/g, '-')}`.replace(/-$/, '');
+  sendApiGatewayResult(res, await route.handle(event, localLambdaContext(functionName)));
+}
+
+/**
+ * A deployment configuration for trying Stepline on one machine: pushes of any repository of any
+ * provider signed with `secret`, on any branch or tag, start a run. It deploys nowhere.
+ */
+export function localDefaultConfig(secret: string): DeploymentConfig {
+  return DeploymentConfig.parse({
+    repositories: providers.map((provider) => ({
+      provider,
+      name: '*',
+      webhookSecret: { value: secret },
+      triggers: { branches: ['**'], tags: ['**'] },
+    })),
+  });
+}
