@@ -708,16 +708,14 @@ describe('starting the execution', () => {
 
   it('answers 503 when Step Functions throttles, so the provider retries', async () => {
     const body = fixture('github-push.json');
-    sfnMock
-      .on(StartExecutionCommand)
-      .rejects(
-        new SFNServiceException({
-          name: 'ThrottlingException',
-          $fault: 'client',
-          message: 'Rate exceeded',
-          $metadata: {},
-        }),
-      );
+    sfnMock.on(StartExecutionCommand).rejects(
+      new SFNServiceException({
+        name: 'ThrottlingException',
+        $fault: 'client',
+        message: 'Rate exceeded',
+        $metadata: {},
+      }),
+    );
 
     const reply = await receivePush(request('github', body, sign.github(body)), deps());
 
