@@ -3,34 +3,18 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { render, type Substitutions } from '#state-machines/pipeline.ts';
-import type { DeploymentConfig } from '#shared/deployment-config.ts';
 import { localSecretResolver, type ResolveSecret } from '#functions/webhook/resolve-secret.ts';
-import { startWebhookServer } from '#local/webhook-server.ts';
-import { LocalStepFunctions, type TaskHandler } from '#local/sfn/engine.ts';
-import { startSfnApiServer } from '#local/sfn/api-server.ts';
 import { launchOnHost } from '#local/ecs/host-executor.ts';
 import { bundleRunner } from '#local/ecs/runner-bundle.ts';
-import { localCredentials, localRegion, localS3Client, startLocalS3 } from '#local/s3.ts';
 import { localLambdas } from '#local/lambdas.ts';
+import { localCredentials, localRegion, localS3Client, startLocalS3 } from '#local/s3.ts';
+import { startSfnApiServer } from '#local/sfn/api-server.ts';
+import { LocalStepFunctions, type TaskHandler } from '#local/sfn/engine.ts';
+import { localSubstitutions } from '#local/substitutions.ts';
+import { startWebhookServer } from '#local/webhook-server.ts';
+import type { DeploymentConfig } from '#shared/deployment-config.ts';
+import { render } from '#state-machines/pipeline.ts';
 
-/** Names the rendered definition uses locally: the same shapes as on AWS, in a `local` account. */
-const account = '000000000000';
-const region = 'local';
-export const localFunctionArn = (name: string) => `arn:aws:lambda:${region}:${account}:function:stepline-${name}`;
-export const localSubstitutions: Substitutions = {
-  ReportStatusFunctionArn: localFunctionArn('report-status'),
-  FetchSourceFunctionArn: localFunctionArn('fetch-source'),
-  DeployFunctionArn: localFunctionArn('deploy'),
-  CheckDeploymentFunctionArn: localFunctionArn('check-deployment'),
-  RequestApprovalFunctionArn: localFunctionArn('request-approval'),
-  RunnerClusterArn: `arn:aws:ecs:${region}:${account}:cluster/stepline-local`,
-  RunnerTaskDefinitionArn: `arn:aws:ecs:${region}:${account}:task-definition/stepline-runner:1`,
-  RunnerContainerName: 'runner',
-  RunnerSubnets: 'subnet-local',
-  RunnerSecurityGroups: 'sg-local',
-  RunnerAssignPublicIp: 'DISABLED',
-};
 const ecsRunTask = 'arn:aws:states:::ecs:runTask.waitForTaskToken';
 const lambdaInvokeWithToken = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
 
@@ -121,7 +105,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         [ecsRunTask]: runTask,
       },
       overrides: {
-        waitTimeOverrides: { WaitForStaging: options.waitMs ?? 1000, WaitForProduction: options.waitMs ?? 1000 },
+        waitTimeOverrides: {
+          WaitForStaging: options.waitMs ?? 1000,
+          WaitForProduction: options.waitMs ?? 1000,
+        },
       },
       logger: options.logger,
     });

@@ -1,0 +1,20 @@
+import type { Substitutions } from '#state-machines/pipeline.ts';
+
+/** Names the rendered definition uses locally: the same shapes as on AWS, in a `local` account. */
+const account = '000000000000';
+const region = 'local';
+export const localFunctionArn = (name: string) =>
+  `arn:aws:lambda:${region}:${account}:function:stepline-${name}`;
+export const localSubstitutions: Substitutions = {
+  ReportStatusFunctionArn: localFunctionArn('report-status'),
+  FetchSourceFunctionArn: localFunctionArn('fetch-source'),
+  DeployFunctionArn: localFunctionArn('deploy'),
+  CheckDeploymentFunctionArn: localFunctionArn('check-deployment'),
+  RequestApprovalFunctionArn: localFunctionArn('request-approval'),
+  RunnerClusterArn: `arn:aws:ecs:${region}:${account}:cluster/stepline-local`,
+  RunnerTaskDefinitionArn: `arn:aws:ecs:${region}:${account}:task-definition/stepline-runner:1`,
+  RunnerContainerName: 'runner',
+  RunnerSubnets: 'subnet-local',
+  RunnerSecurityGroups: 'sg-local',
+  RunnerAssignPublicIp: 'DISABLED',
+};

@@ -1,0 +1,246 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { storyOf } from '#local/commands/executions.ts';
+import { LocalStepFunctions, type TaskHandler } from '#local/sfn/engine.ts';
+import { localSubstitutions } from '#local/substitutions.ts';
+import { BuildFailedError, LambdaTooManyRequestsError, TestsFailedError } from '#shared/errors.ts';
+import { render } from '#state-machines/pipeline.ts';
+
+const ecsRunTask = 'arn:aws:states:::ecs:runTask.waitForTaskToken';
+const lambdaWithToken = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
+const s = localSubstitutions;
+
+const push = {
+  provider: 'github',
+  deliveryId: 'd-1',
+  repository: { fullName: 'acme/hello', cloneUrl: 'file:///tmp/hello' },
+  ref: 'refs/heads/main',
+  refType: 'branch',
+  refName: 'main',
+  before: '0000000000000000000000000000000000000000',
+  after: 'abcdef1234567',
+};
+
+/** What each fake task does; the real ASL decides what happens next. */
+interface Script {
+  fetchSource?: TaskHandler;
+  /** Called for Build/Test/PublishImage with the stage the ASL passed in the container overrides. */
+  runner?: (stage: string, token: string) => void;
+  check?: TaskHandler;
+  approval?: (token: string) => void;
+}
+
+const engines: LocalStepFunctions[] = [];
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const engine of engines.splice(0)) await engine.close();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function stageOf(input: unknown): string {
+  const env = (
+    input as { Overrides: { ContainerOverrides: { Environment: { Name: string; Value: string }[] }[] } }
+  ).Overrides.ContainerOverrides[0]!.Environment;
+  return env.find((e) => e.Name === 'STEPLINE_STAGE')!.Value;
+}
+
+function pipeline(script: Script, overrides: { heartbeatSecondsOverride?: number } = {}) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'stepline-sm-'));
+  dirs.push(dataDir);
+  let engine!: LocalStepFunctions;
+  const ok: TaskHandler = async () => ({ ok: true });
+  const runner: TaskHandler = async (input, ctx) => {
+    const stage = stageOf(input);
+    setImmediate(() =>
+      (script.runner ?? ((st, token) => engine.sendTaskSuccess(token, JSON.stringify({ stage: st }))))(
+        stage,
+        ctx.taskToken!,
+      ),
+    );
+    return { taskArn: 'fake' };
+  };
+  const approval: TaskHandler = async (_input, ctx) => {
+    setImmediate(() =>
+      (
+        script.approval ??
+        ((token) => engine.sendTaskSuccess(token, JSON.stringify({ approved: true, by: 'ops@example.com' })))
+      )(ctx.taskToken!),
+    );
+    return null;
+  };
+  engine = new LocalStepFunctions({
+    dataDir,
+    stateMachineName: 'stepline-pipeline',
+    definition: render(s),
+    tasks: {
+      [s.ReportStatusFunctionArn]: ok,
+      [s.FetchSourceFunctionArn]:
+        script.fetchSource ??
+        (async () => ({ sourceKey: 'runs/x/source.tar.gz', configKey: 'runs/x/stepline.json' })),
+      [s.DeployFunctionArn]: async () => ({ taskDefinitionArn: 'td:2' }),
+      [s.CheckDeploymentFunctionArn]: script.check ?? (async () => ({ rolloutState: 'COMPLETED' })),
+      [lambdaWithToken]: approval,
+      [ecsRunTask]: runner,
+    },
+    overrides: { waitTimeOverrides: 0, retryIntervalOverrides: 0, ...overrides },
+  });
+  engines.push(engine);
+  return {
+    async run() {
+      const { executionArn } = await engine.startExecution({ name: 'run-1', input: JSON.stringify(push) });
+      const description = await engine.waitForExecution(executionArn);
+      const visits = storyOf(dataDir, 'run-1');
+      return { description, visits, path: visits.map((v) => v.name) };
+    },
+  };
+}
+
+describe('the pipeline state machine', () => {
+  it('goes from the push to production when every step succeeds', async () => {
+    const { description, path } = await pipeline({}).run();
+
+    expect(description.status).toBe('SUCCEEDED');
+    expect(path).toEqual([
+      'PushReceived',
+      'ReportPending',
+      'FetchSource',
+      'Build',
+      'Test',
+      'PublishImage',
+      'DeployStaging',
+      'WaitForStaging',
+      'CheckStaging',
+      'StagingRolledOut',
+      'RequestApproval',
+      'Approved',
+      'DeployProduction',
+      'WaitForProduction',
+      'CheckProduction',
+      'ProductionRolledOut',
+      'ReportSuccess',
+      'PipelineSucceeded',
+    ]);
+  });
+
+  it('passes each runner stage its own name', async () => {
+    const stages: string[] = [];
+    let engine: LocalStepFunctions | undefined;
+    const run = pipeline({
+      runner: (stage, token) => {
+        stages.push(stage);
+        engine = engines.at(-1);
+        engine!.sendTaskSuccess(token, '{}');
+      },
+    });
+    await run.run();
+
+    expect(stages).toEqual(['build', 'test', 'publish']);
+  });
+
+  it('stops at Build and reports the failure when the build fails', async () => {
+    const { description, path } = await pipeline({
+      runner: (stage, token) => {
+        const engine = engines.at(-1)!;
+        if (stage === 'build')
+          engine.sendTaskFailure(token, new BuildFailedError('x').name, 'npm run build exited 2');
+        else engine.sendTaskSuccess(token, '{}');
+      },
+    }).run();
+
+    expect(path).toEqual([
+      'PushReceived',
+      'ReportPending',
+      'FetchSource',
+      'Build',
+      'ReportFailure',
+      'PipelineFailed',
+    ]);
+    expect(description).toMatchObject({
+      status: 'FAILED',
+      error: 'BuildFailedError',
+      cause: 'npm run build exited 2',
+    });
+  });
+
+  it('stops at Test and keeps the failing test in the cause', async () => {
+    const { description, path } = await pipeline({
+      runner: (stage, token) => {
+        const engine = engines.at(-1)!;
+        if (stage === 'test')
+          engine.sendTaskFailure(token, new TestsFailedError('x').name, '1 failed: greets by name');
+        else engine.sendTaskSuccess(token, '{}');
+      },
+    }).run();
+
+    expect(path.slice(-3)).toEqual(['Test', 'ReportFailure', 'PipelineFailed']);
+    expect(description).toMatchObject({ error: 'TestsFailedError', cause: '1 failed: greets by name' });
+  });
+
+  it('fails a runner that stops sending heartbeats with States.HeartbeatTimeout', async () => {
+    const { description, path } = await pipeline(
+      { runner: () => {} /* crashed: never reports, never beats */ },
+      { heartbeatSecondsOverride: 0.2 },
+    ).run();
+
+    expect(path).toEqual([
+      'PushReceived',
+      'ReportPending',
+      'FetchSource',
+      'Build',
+      'ReportFailure',
+      'PipelineFailed',
+    ]);
+    expect(description.error).toBe('States.HeartbeatTimeout');
+  });
+
+  it('retries a throttled Lambda and carries on', async () => {
+    let calls = 0;
+    const { description, visits } = await pipeline({
+      fetchSource: async () => {
+        calls++;
+        if (calls === 1) throw new LambdaTooManyRequestsError('Rate exceeded');
+        return { sourceKey: 'k', configKey: 'c' };
+      },
+    }).run();
+
+    expect(description.status).toBe('SUCCEEDED');
+    expect(calls).toBe(2);
+    expect(visits.filter((v) => v.name === 'FetchSource')).toHaveLength(1);
+  });
+
+  it('loops through WaitForStaging until the rollout completes', async () => {
+    const states = ['IN_PROGRESS', 'IN_PROGRESS', 'COMPLETED'];
+    let i = 0;
+    const { path } = await pipeline({
+      check: async (input) => {
+        const env = (input as { environment: string }).environment;
+        return { rolloutState: env === 'staging' ? states[i++] : 'COMPLETED' };
+      },
+    }).run();
+
+    expect(path.filter((name) => name === 'CheckStaging')).toHaveLength(3);
+    expect(path.filter((name) => name === 'WaitForStaging')).toHaveLength(3);
+  });
+
+  it('fails with ApprovalRejectedError when the approver rejects', async () => {
+    const { description, path } = await pipeline({
+      approval: (token) =>
+        engines.at(-1)!.sendTaskSuccess(token, JSON.stringify({ approved: false, by: 'ops@example.com' })),
+    }).run();
+
+    expect(path.slice(-5)).toEqual([
+      'RequestApproval',
+      'Approved',
+      'Rejected',
+      'ReportFailure',
+      'PipelineFailed',
+    ]);
+    expect(description).toMatchObject({
+      error: 'ApprovalRejectedError',
+      cause: 'Rejected by ops@example.com',
+    });
+    expect(path).not.toContain('DeployProduction');
+  });
+});
