@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { parseRunnerEnv } from '#functions/runner/runner-env.ts';
+import { TaskInputError } from '#shared/errors.ts';
+
+const good = {
+  STEPLINE_TASK_TOKEN: 'secret-token-value',
+  STEPLINE_STAGE: 'build',
+  STEPLINE_RUN: 'github-123',
+  STEPLINE_REPOSITORY: 'acme/hello',
+  STEPLINE_COMMIT: 'abc1234',
+  STEPLINE_SOURCE_KEY: 'runs/github-123/source.tar.gz',
+  STEPLINE_CONFIG_KEY: 'runs/github-123/stepline.json',
+  ARTIFACT_BUCKET: 'artifacts',
+};
+
+describe('parseRunnerEnv', () => {
+  it('reads the stage input and defaults the heartbeat to 20 seconds', () => {
+    const settings = parseRunnerEnv(good);
+
+    expect(settings).toEqual({
+      input: {
+        taskToken: 'secret-token-value',
+        stage: 'build',
+        run: 'github-123',
+        repository: 'acme/hello',
+        commit: 'abc1234',
+        sourceKey: 'runs/github-123/source.tar.gz',
+        configKey: 'runs/github-123/stepline.json',
+      },
+      bucket: 'artifacts',
+      heartbeatMs: 20_000,
+    });
+  });
+
+  it('reads the optional workdir and cache limit', () => {
+    const settings = parseRunnerEnv({ ...good, STEPLINE_WORKDIR: '/w', STEPLINE_CACHE_MAX_MB: '2' });
+
+    expect(settings).toMatchObject({ workdir: '/w', cacheMaxBytes: 2 * 1024 * 1024 });
+  });
+
+  it('names a bad variable and its value', () => {
+    expect(() => parseRunnerEnv({ ...good, STEPLINE_STAGE: 'deploy' })).toThrow(
+      /STEPLINE_STAGE: .*\(got "deploy"\)/,
+    );
+  });
+
+  it('says which required variable is not set', () => {
+    const { ARTIFACT_BUCKET: _, ...missing } = good;
+
+    expect(() => parseRunnerEnv(missing)).toThrow(/ARTIFACT_BUCKET: .*\(not set\)/);
+  });
+
+  it('throws TaskInputError without showing the task token', () => {
+    const attempt = () => parseRunnerEnv({ ...good, STEPLINE_TASK_TOKEN: '', STEPLINE_COMMIT: 'nope' });
+
+    expect(attempt).toThrow(TaskInputError);
+    expect(attempt).toThrow(/STEPLINE_TASK_TOKEN: .*\(value hidden\)/);
+  });
+});
