@@ -35,7 +35,10 @@ afterAll(async () => {
 });
 
 function runRunner(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'functions/runner/main.ts'], {
+  // STEPLINE_RUNNER_BUNDLE=dist/runner.mjs runs these tests against the esbuild bundle instead.
+  const bundle = process.env.STEPLINE_RUNNER_BUNDLE;
+  const args = bundle ? ['--enable-source-maps', bundle] : ['--import', 'tsx', 'functions/runner/main.ts'];
+  const child = spawn(process.execPath, args, {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
