@@ -1,0 +1,84 @@
+import { join } from 'node:path';
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { repoRoot } from './paths.ts';
+
+/** Props of {@link PipelineFunction}. */
+export interface PipelineFunctionProps {
+  /** Folder under `functions/` whose `handler.ts` exports `handler`. */
+  readonly folder: string;
+  /** Extra environment variables; `NODE_OPTIONS` and the Powertools variables are always set. */
+  readonly environment?: Readonly<Record<string, string>>;
+  /** @default Duration.seconds(30) */
+  readonly timeout?: Duration;
+  /** @default 256 */
+  readonly memorySize?: number;
+  /** @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: RetentionDays;
+  /** Powertools log level. @default 'INFO' */
+  readonly logLevel?: string;
+  /** Removal policy of the log group. @default - the log group's default (RETAIN) */
+  readonly logRemovalPolicy?: RemovalPolicy;
+  /** One-line description shown in the Lambda console. @default - none */
+  readonly description?: string;
+}
+
+/** esbuild options every Stepline Lambda is bundled with: ESM for Node 22, readable stack traces, class names kept. */
+export const bundlingOptions = {
+  keepNames: true,
+  sourceMap: true,
+  format: OutputFormat.ESM,
+  target: 'node22',
+  mainFields: ['module', 'main'],
+  banner: "import { createRequire } from 'module';const require = createRequire(import.meta.url);",
+} as const;
+
+/**
+ * One Lambda of the pipeline: `functions/<folder>/handler.ts` bundled with esbuild for Node 22 on
+ * arm64, with its own log group and a role that may write only to that log group. Callers grant
+ * everything else explicitly.
+ */
+export class PipelineFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly logGroup: LogGroup;
+  readonly role: Role;
+
+  constructor(scope: Construct, id: string, props: PipelineFunctionProps) {
+    super(scope, id);
+    this.logGroup = new LogGroup(this, 'LogGroup', {
+      retention: props.logRetention ?? RetentionDays.ONE_MONTH,
+      ...(props.logRemovalPolicy === undefined ? {} : { removalPolicy: props.logRemovalPolicy }),
+    });
+    // Our own role instead of AWSLambdaBasicExecutionRole: logs go to this one log group only.
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Stepline ${props.folder} Lambda`,
+    });
+    this.logGroup.grantWrite(this.role);
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: join(repoRoot, 'functions', props.folder, 'handler.ts'),
+      handler: 'handler',
+      projectRoot: repoRoot,
+      depsLockFilePath: join(repoRoot, 'package-lock.json'),
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize ?? 256,
+      timeout: props.timeout ?? Duration.seconds(30),
+      role: this.role,
+      logGroup: this.logGroup,
+      ...(props.description === undefined ? {} : { description: props.description }),
+      bundling: { ...bundlingOptions, mainFields: [...bundlingOptions.mainFields] },
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        POWERTOOLS_SERVICE_NAME: `stepline-${props.folder}`,
+        POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
+        ...props.environment,
+      },
+    });
+    this.function.node.addDependency(this.role);
+  }
+}

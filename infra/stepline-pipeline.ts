@@ -1,0 +1,690 @@
+import type { DeploymentConfig } from '#shared/deployment-config.ts';
+import type { Provider } from '#shared/push-event.ts';
+import { readDefinition, type Substitutions } from '#state-machines/pipeline.ts';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { ArnFormat, Duration, Fn, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
+import {
+  HttpApi,
+  HttpMethod,
+  HttpStage,
+  LogGroupLogDestination,
+  type ThrottleSettings,
+} from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import {
+  FlowLogDestination,
+  FlowLogTrafficType,
+  type ISecurityGroup,
+  type IVpc,
+  SecurityGroup,
+  type SubnetSelection,
+  SubnetType,
+  Vpc,
+} from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import {
+  Cluster,
+  ContainerImage,
+  ContainerInsights,
+  CpuArchitecture,
+  FargateTaskDefinition,
+  LogDrivers,
+  OperatingSystemFamily,
+} from 'aws-cdk-lib/aws-ecs';
+import { Rule } from 'aws-cdk-lib/aws-events';
+import { SnsTopic } from 'aws-cdk-lib/aws-events-targets';
+import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import {
+  BlockPublicAccess,
+  Bucket,
+  BucketEncryption,
+  type IBucket,
+  ObjectOwnership,
+} from 'aws-cdk-lib/aws-s3';
+import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import {
+  DefinitionBody,
+  LogLevel,
+  StateMachine,
+  StateMachineType,
+} from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { configForEnvironment, parseAwsDeploymentConfig, type SecretSpec } from './config.ts';
+import { resourceFinding, suppress } from './nag.ts';
+import { dockerContextExcludes, repoRoot } from './paths.ts';
+import { PipelineFunction } from './pipeline-function.ts';
+
+/** Name of the runner's container in its task definition (`RunnerContainerName`). */
+export const runnerContainerName = 'runner';
+
+/** Props of {@link StepLinePipeline}. */
+export interface StepLinePipelineProps {
+  /**
+   * The deployment configuration (the same document the local runtime reads). It is validated for
+   * AWS: secrets must be `{ secretName }` and repository names must not be globs.
+   */
+  readonly config: DeploymentConfig;
+  /**
+   * Import the configured secrets by name instead of creating them (they already exist, e.g. from
+   * an earlier deployment that was torn down, or are shared with other tools).
+   * @default false
+   */
+  readonly importExistingSecrets?: boolean;
+  /**
+   * VPC the runner tasks run in.
+   * @default - a new VPC with public subnets only and no NAT gateway; tasks get public IPs
+   */
+  readonly vpc?: IVpc;
+  /**
+   * Subnets the runner tasks run in.
+   * @default - the public subnets of the new VPC, or the private subnets with egress of `vpc`
+   */
+  readonly runnerSubnets?: SubnetSelection;
+  /**
+   * Security groups of the runner tasks.
+   * @default - one new group with no ingress and all egress
+   */
+  readonly runnerSecurityGroups?: readonly ISecurityGroup[];
+  /**
+   * Whether runner tasks get a public IP (needed in public subnets without NAT).
+   * @default - true with the new VPC, false when `vpc` is given
+   */
+  readonly runnerAssignPublicIp?: boolean;
+  /** Fargate CPU units of a runner task. @default 1024 */
+  readonly runnerCpu?: number;
+  /** Memory of a runner task in MiB. @default 2048 */
+  readonly runnerMemoryMiB?: number;
+  /** Ephemeral storage of a runner task in GiB (21–200). @default 30 */
+  readonly runnerEphemeralStorageGiB?: number;
+  /** Seconds between the runner's heartbeats; must stay well under the ASL's `HeartbeatSeconds` (120). @default 20 */
+  readonly heartbeatSeconds?: number;
+  /** Steady-state requests per second of the HTTP API's default stage. @default 20 */
+  readonly throttleRateLimit?: number;
+  /** Burst of the HTTP API's default stage. @default 40 */
+  readonly throttleBurstLimit?: number;
+  /** Retention of every log group. @default RetentionDays.ONE_MONTH */
+  readonly logRetention?: RetentionDays;
+  /** Powertools log level of the Lambdas. @default 'INFO' */
+  readonly logLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /**
+   * State machine log level. Execution data is never logged (it may hold tokens' effects and commit data).
+   * @default LogLevel.ALL
+   */
+  readonly stateMachineLogLevel?: LogLevel.ALL | LogLevel.ERROR;
+  /**
+   * What happens to the buckets and created secrets when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+type FunctionKey =
+  | 'webhook'
+  | 'fetchSource'
+  | 'reportStatus'
+  | 'deploy'
+  | 'checkDeployment'
+  | 'requestApproval'
+  | 'approvalApi';
+
+/**
+ * Everything Stepline needs in an AWS account: the webhook and approval HTTP API, the Lambdas, the
+ * pipeline state machine (from `state-machines/pipeline.asl.json`), the Fargate runner, the artifact
+ * bucket, the provider secrets and failure notifications. Permissions are written by hand and minimal.
+ */
+export class StepLinePipeline extends Construct {
+  readonly api: HttpApi;
+  readonly stateMachine: StateMachine;
+  readonly artifactBucket: Bucket;
+  readonly accessLogsBucket: Bucket;
+  readonly functions: Readonly<Record<FunctionKey, PipelineFunction>>;
+  readonly cluster: Cluster;
+  readonly runnerTaskDefinition: FargateTaskDefinition;
+  readonly runnerSecurityGroups: readonly ISecurityGroup[];
+  readonly vpc: IVpc;
+  readonly topic: Topic;
+  /** Secrets by name, created or imported. */
+  readonly secrets: ReadonlyMap<string, ISecret>;
+  /** Providers named in the config, in first-use order. */
+  readonly providers: readonly Provider[];
+  /** Substitutions passed to the state machine definition. */
+  readonly substitutions: Substitutions;
+
+  constructor(scope: Construct, id: string, props: StepLinePipelineProps) {
+    super(scope, id);
+    const aws = parseAwsDeploymentConfig(props.config);
+    const { config } = aws;
+    const configJson = configForEnvironment(config);
+    const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const logLevel = props.logLevel ?? 'INFO';
+    this.providers = [...new Set(config.repositories.map((r) => r.provider))];
+
+    // Buckets. Server access logs are delivered under a bucket policy, not the legacy log-delivery ACL
+    // (the construct sets the feature flag for its own scope, so apps need no cdk.json flag).
+    this.node.setContext('@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy', true);
+    this.accessLogsBucket = new Bucket(this, 'AccessLogsBucket', {
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy,
+      autoDeleteObjects: false,
+      lifecycleRules: [{ id: 'ExpireAccessLogs', expiration: Duration.days(90) }],
+    });
+    suppress(this.accessLogsBucket, [
+      {
+        id: 'AwsSolutions-S1',
+        reason: 'This bucket is the target of the artifact bucket server access logs; logging it would recurse.',
+      },
+    ]);
+    this.artifactBucket = new Bucket(this, 'ArtifactBucket', {
+      encryption: BucketEncryption.S3_MANAGED,
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      // Objects are written once per run under unique keys and caches are rebuildable: versions would only cost.
+      versioned: false,
+      removalPolicy,
+      autoDeleteObjects: false,
+      serverAccessLogsBucket: this.accessLogsBucket as IBucket,
+      serverAccessLogsPrefix: 'artifact-bucket/',
+      lifecycleRules: [
+        { id: 'ExpireRuns', prefix: 'runs/', expiration: Duration.days(config.artifactRetentionDays) },
+        { id: 'ExpireCaches', prefix: 'caches/', expiration: Duration.days(config.cacheRetentionDays) },
+        { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+    });
+
+    // Secrets
+    const secrets = new Map<string, ISecret>();
+    const secretArns = new Map<string, string>();
+    for (const spec of aws.secrets) {
+      const { secret, arnForPolicies } = this.secret(spec, props.importExistingSecrets ?? false, removalPolicy);
+      secrets.set(spec.secretName, secret);
+      secretArns.set(spec.secretName, arnForPolicies);
+    }
+    this.secrets = secrets;
+    const webhookSecretArns = aws.secrets.filter((s) => s.kind === 'webhook').map((s) => secretArns.get(s.secretName)!);
+    const tokenSecretArns = aws.secrets.filter((s) => s.kind === 'token').map((s) => secretArns.get(s.secretName)!);
+
+    // Lambdas
+    const common = { logRetention, logLevel } as const;
+    const fetchSource = new PipelineFunction(this, 'FetchSource', {
+      ...common,
+      folder: 'fetch-source',
+      description: "Stores a commit's source archive in S3 and reads its stepline.yml",
+      memorySize: 512,
+      timeout: Duration.seconds(240),
+      environment: { ARTIFACT_BUCKET: this.artifactBucket.bucketName, STEPLINE_CONFIG: configJson },
+    });
+    const reportStatus = new PipelineFunction(this, 'ReportStatus', {
+      ...common,
+      folder: 'report-status',
+      description: 'Reports pipeline status to the git provider',
+      timeout: Duration.seconds(30),
+      environment: { STEPLINE_CONFIG: configJson },
+    });
+    const deploy = new PipelineFunction(this, 'Deploy', {
+      ...common,
+      folder: 'deploy',
+      description: 'Rolls an image out to an ECS service',
+      timeout: Duration.seconds(60),
+    });
+    const checkDeployment = new PipelineFunction(this, 'CheckDeployment', {
+      ...common,
+      folder: 'check-deployment',
+      description: 'Checks the state of an ECS rollout',
+    });
+    const requestApproval = new PipelineFunction(this, 'RequestApproval', {
+      ...common,
+      folder: 'request-approval',
+      description: 'Emails approval links and stores the task token',
+    });
+    const approvalApi = new PipelineFunction(this, 'ApprovalApi', {
+      ...common,
+      folder: 'approval-api',
+      description: 'Shows the approval page and records decisions',
+      timeout: Duration.seconds(10),
+    });
+
+    // Network
+    const ownVpc = props.vpc === undefined;
+    if (props.vpc === undefined) {
+      const vpc = new Vpc(this, 'Vpc', {
+        maxAzs: 2,
+        natGateways: 0,
+        subnetConfiguration: [{ name: 'Public', subnetType: SubnetType.PUBLIC, cidrMask: 24 }],
+        // The default group is never used by Stepline; restricting it would add a custom-resource Lambda.
+        restrictDefaultSecurityGroup: false,
+      });
+      vpc.addFlowLog('FlowLog', {
+        destination: FlowLogDestination.toCloudWatchLogs(
+          new LogGroup(this, 'VpcFlowLogs', { retention: logRetention }),
+        ),
+        trafficType: FlowLogTrafficType.REJECT,
+      });
+      // aws-cdk-lib's classes do not satisfy their interfaces under exactOptionalPropertyTypes.
+      this.vpc = vpc as IVpc;
+    } else {
+      this.vpc = props.vpc;
+    }
+    const subnets = this.vpc.selectSubnets(
+      props.runnerSubnets ?? { subnetType: ownVpc ? SubnetType.PUBLIC : SubnetType.PRIVATE_WITH_EGRESS },
+    );
+    this.runnerSecurityGroups = props.runnerSecurityGroups ?? [
+      new SecurityGroup(this, 'RunnerSecurityGroup', {
+        vpc: this.vpc,
+        description: 'Stepline runner tasks: no ingress, egress to fetch dependencies and call AWS APIs',
+        allowAllOutbound: true,
+      }),
+    ];
+    const assignPublicIp = props.runnerAssignPublicIp ?? ownVpc;
+
+    // Runner
+    this.cluster = new Cluster(this, 'RunnerCluster', {
+      vpc: this.vpc,
+      containerInsightsV2: ContainerInsights.ENABLED,
+    });
+    this.runnerTaskDefinition = new FargateTaskDefinition(this, 'RunnerTaskDefinition', {
+      cpu: props.runnerCpu ?? 1024,
+      memoryLimitMiB: props.runnerMemoryMiB ?? 2048,
+      ephemeralStorageGiB: props.runnerEphemeralStorageGiB ?? 30,
+      runtimePlatform: {
+        cpuArchitecture: CpuArchitecture.ARM64,
+        operatingSystemFamily: OperatingSystemFamily.LINUX,
+      },
+    });
+    const runnerLogs = new LogGroup(this, 'RunnerLogs', { retention: logRetention });
+    this.runnerTaskDefinition.addContainer('Runner', {
+      containerName: runnerContainerName,
+      image: ContainerImage.fromAsset(repoRoot, {
+        file: 'functions/runner/Dockerfile',
+        platform: Platform.LINUX_ARM64,
+        exclude: [...dockerContextExcludes],
+      }),
+      logging: LogDrivers.awsLogs({ streamPrefix: 'runner', logGroup: runnerLogs }),
+      environment: {
+        ARTIFACT_BUCKET: this.artifactBucket.bucketName,
+        STEPLINE_HEARTBEAT_SECONDS: String(props.heartbeatSeconds ?? 20),
+      },
+    });
+
+    // State machine
+    const stateMachineLogs = new LogGroup(this, 'StateMachineLogs', { retention: logRetention });
+    this.substitutions = {
+      ReportStatusFunctionArn: reportStatus.function.functionArn,
+      FetchSourceFunctionArn: fetchSource.function.functionArn,
+      DeployFunctionArn: deploy.function.functionArn,
+      CheckDeploymentFunctionArn: checkDeployment.function.functionArn,
+      RequestApprovalFunctionArn: requestApproval.function.functionArn,
+      RunnerClusterArn: this.cluster.clusterArn,
+      RunnerTaskDefinitionArn: this.runnerTaskDefinition.taskDefinitionArn,
+      RunnerContainerName: runnerContainerName,
+      RunnerSubnets: Fn.join(',', subnets.subnetIds),
+      RunnerSecurityGroups: Fn.join(
+        ',',
+        this.runnerSecurityGroups.map((g) => g.securityGroupId),
+      ),
+      RunnerAssignPublicIp: assignPublicIp ? 'ENABLED' : 'DISABLED',
+    };
+    const stateMachineLogLevel = props.stateMachineLogLevel ?? LogLevel.ALL;
+    this.stateMachine = new StateMachine(this, 'StateMachine', {
+      definitionBody: DefinitionBody.fromString(readDefinition()),
+      definitionSubstitutions: { ...this.substitutions },
+      stateMachineType: StateMachineType.STANDARD,
+      logs: { destination: stateMachineLogs, level: stateMachineLogLevel, includeExecutionData: false },
+      tracingEnabled: true,
+    });
+    this.grantStateMachine([reportStatus, fetchSource, deploy, checkDeployment, requestApproval]);
+
+    // Webhook (after the state machine: it starts executions)
+    const webhook = new PipelineFunction(this, 'Webhook', {
+      ...common,
+      folder: 'webhook',
+      description: 'Receives git provider webhooks and starts pipeline executions',
+      timeout: Duration.seconds(10),
+      environment: { STATE_MACHINE_ARN: this.stateMachine.stateMachineArn, STEPLINE_CONFIG: configJson },
+    });
+
+    this.functions = {
+      webhook,
+      fetchSource,
+      reportStatus,
+      deploy,
+      checkDeployment,
+      requestApproval,
+      approvalApi,
+    };
+
+    // Grants of the Lambdas
+    webhook.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'StartPipelineExecutions',
+        actions: ['states:StartExecution'],
+        resources: [this.stateMachine.stateMachineArn],
+      }),
+    );
+    this.grantSecretRead(webhook, 'ReadWebhookSecrets', webhookSecretArns);
+    this.grantSecretRead(fetchSource, 'ReadProviderTokens', tokenSecretArns);
+    this.grantSecretRead(reportStatus, 'ReadProviderTokens', tokenSecretArns);
+    const runsObjects = this.artifactBucket.arnForObjects('runs/*');
+    fetchSource.role.addToPrincipalPolicy(
+      new PolicyStatement({ sid: 'WriteRunArtifacts', actions: ['s3:PutObject'], resources: [runsObjects] }),
+    );
+    suppress(fetchSource.role, [
+      {
+        id: 'AwsSolutions-IAM5',
+        reason: 'FetchSource writes each run under runs/<run>/ in the artifact bucket; keys are per run.',
+        appliesTo: [resourceFinding(this, runsObjects)],
+      },
+    ]);
+
+    this.grantRunner();
+
+    // HTTP API
+    const apiLogs = new LogGroup(this, 'ApiAccessLogs', { retention: logRetention });
+    this.api = new HttpApi(this, 'HttpApi', {
+      description: 'Stepline webhooks and approvals',
+      createDefaultStage: false,
+    });
+    const throttle: ThrottleSettings = {
+      rateLimit: props.throttleRateLimit ?? 20,
+      burstLimit: props.throttleBurstLimit ?? 40,
+    };
+    new HttpStage(this, 'DefaultStage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle,
+      accessLogSettings: {
+        destination: new LogGroupLogDestination(apiLogs),
+        // HTTP API variables only (the CLF default names REST-only ones such as resourcePath).
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            ip: '$context.identity.sourceIp',
+            requestTime: '$context.requestTime',
+            routeKey: '$context.routeKey',
+            status: '$context.status',
+            responseLength: '$context.responseLength',
+            integrationStatus: '$context.integrationStatus',
+            integrationError: '$context.integrationErrorMessage',
+            latency: '$context.responseLatency',
+          }),
+        ),
+      },
+    });
+    const webhookRoutes = this.api.addRoutes({
+      path: '/webhooks/{provider}',
+      methods: [HttpMethod.POST],
+      integration: new HttpLambdaIntegration('WebhookIntegration', webhook.function),
+    });
+    const approvalRoutes = this.api.addRoutes({
+      path: '/approvals/{id}',
+      methods: [HttpMethod.GET, HttpMethod.POST],
+      integration: new HttpLambdaIntegration('ApprovalIntegration', approvalApi.function),
+    });
+    for (const route of webhookRoutes) {
+      suppress(route, [
+        {
+          id: 'AwsSolutions-APIG4',
+          reason:
+            'Git providers cannot sign in; the webhook Lambda authenticates every delivery by its HMAC signature or token.',
+        },
+      ]);
+    }
+    for (const route of approvalRoutes) {
+      suppress(route, [
+        {
+          id: 'AwsSolutions-APIG4',
+          reason:
+            'Approvers open links from an email; each link carries a signed, expiring, single-use token checked by the Lambda.',
+        },
+      ]);
+    }
+
+    // Notifications
+    this.topic = new Topic(this, 'NotificationTopic', {
+      displayName: 'Stepline pipeline notifications',
+      enforceSSL: true,
+    });
+    suppress(this.topic, [
+      {
+        id: 'AwsSolutions-SNS2',
+        reason:
+          'Messages carry only execution ARNs and states, no secrets; EventBridge and CloudWatch alarms cannot publish to a topic under the aws/sns key, and a customer key costs per month.',
+      },
+    ]);
+    for (const email of config.notificationEmails) this.topic.addSubscription(new EmailSubscription(email));
+    new Rule(this, 'ExecutionFailedRule', {
+      description: 'A Stepline pipeline execution failed, timed out or was aborted',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: {
+          status: ['FAILED', 'TIMED_OUT', 'ABORTED'],
+          stateMachineArn: [this.stateMachine.stateMachineArn],
+        },
+      },
+      targets: [new SnsTopic(this.topic)],
+    });
+    const alarmAction = new SnsAction(this.topic);
+    new Alarm(this, 'ExecutionsFailedAlarm', {
+      alarmDescription: 'Stepline pipeline executions failed',
+      metric: this.stateMachine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(alarmAction);
+    new Alarm(this, 'Api5xxAlarm', {
+      alarmDescription: 'The Stepline HTTP API answered with 5xx errors',
+      metric: this.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    }).addAlarmAction(alarmAction);
+
+    if (stateMachineLogLevel !== LogLevel.ALL) {
+      suppress(this.stateMachine, [
+        {
+          id: 'AwsSolutions-SF1',
+          reason: 'Logging level lowered to ERROR by the stateMachineLogLevel prop; execution history keeps every event.',
+        },
+      ]);
+    }
+    suppress(this, [
+      {
+        id: 'AwsSolutions-L1',
+        reason:
+          'Node.js 22 is pinned on purpose: handlers are bundled for node22 and the local runtime supports Node 20+.',
+      },
+    ]);
+  }
+
+  /** `<api>/webhooks/<provider>`: the URL to paste into the provider's webhook settings. */
+  webhookUrl(provider: Provider): string {
+    return `${this.api.apiEndpoint}/webhooks/${provider}`;
+  }
+
+  private secret(
+    spec: SecretSpec,
+    importExisting: boolean,
+    removalPolicy: RemovalPolicy,
+  ): { secret: ISecret; arnForPolicies: string } {
+    // Construct ids are part of the contract: derived from the name, '/' is not allowed in an id.
+    const id = `Secret:${spec.secretName.replaceAll('/', '|')}`;
+    if (importExisting) {
+      const secret = Secret.fromSecretNameV2(this, id, spec.secretName);
+      // A name-only import has no random suffix: IAM needs the six-character wildcard Secrets Manager appends.
+      return { secret, arnForPolicies: `${secret.secretArn}-??????` };
+    }
+    const secret =
+      spec.kind === 'webhook'
+        ? new Secret(this, id, {
+            secretName: spec.secretName,
+            description: 'Stepline webhook secret: paste it into the git provider webhook settings',
+            generateSecretString: { excludePunctuation: true, passwordLength: 40 },
+            removalPolicy,
+          })
+        : new Secret(this, id, {
+            secretName: spec.secretName,
+            description: 'Stepline provider API token: overwrite with aws secretsmanager put-secret-value',
+            // Not a secret: a placeholder the operator overwrites after the first deploy.
+            secretStringValue: SecretValue.unsafePlainText(
+              'REPLACE_ME: aws secretsmanager put-secret-value --secret-id <this secret> --secret-string <token>',
+            ),
+            removalPolicy,
+          });
+    suppress(secret, [
+      {
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'Rotation is not applicable: the value is a git provider webhook secret or API token that must be changed in the provider too.',
+      },
+    ]);
+    return { secret: secret as ISecret, arnForPolicies: secret.secretArn };
+  }
+
+  private grantSecretRead(fn: PipelineFunction, sid: string, arns: readonly string[]): void {
+    if (arns.length === 0) return;
+    fn.role.addToPrincipalPolicy(
+      new PolicyStatement({ sid, actions: ['secretsmanager:GetSecretValue'], resources: [...arns] }),
+    );
+    const wildcards = arns.filter((arn) => resourceFinding(this, arn).includes('*') || arn.endsWith('-??????'));
+    if (wildcards.length > 0) {
+      suppress(fn.role, [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason: 'Secrets imported by name: Secrets Manager appends six random characters to the ARN (-??????).',
+          appliesTo: wildcards.map((arn) => resourceFinding(this, arn)),
+        },
+      ]);
+    }
+  }
+
+  /** The state machine's own permissions for the ASL file (CDK cannot derive them from a string definition). */
+  private grantStateMachine(functions: readonly PipelineFunction[]): void {
+    const stack = Stack.of(this);
+    const sm = this.stateMachine;
+    const functionArns = functions.flatMap((f) => [f.function.functionArn, `${f.function.functionArn}:*`]);
+    sm.addToRolePolicy(
+      new PolicyStatement({ sid: 'InvokePipelineFunctions', actions: ['lambda:InvokeFunction'], resources: functionArns }),
+    );
+    const taskDefinitionFamilyArn = stack.formatArn({
+      service: 'ecs',
+      resource: 'task-definition',
+      resourceName: `${this.runnerTaskDefinition.family}:*`,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+    sm.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'RunRunnerTasks',
+        actions: ['ecs:RunTask'],
+        resources: [taskDefinitionFamilyArn],
+        conditions: { ArnEquals: { 'ecs:cluster': this.cluster.clusterArn } },
+      }),
+    );
+    const executionRole = this.runnerTaskDefinition.obtainExecutionRole();
+    sm.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'PassRunnerRoles',
+        actions: ['iam:PassRole'],
+        resources: [this.runnerTaskDefinition.taskRole.roleArn, executionRole.roleArn],
+      }),
+    );
+    const runnerTasks = stack.formatArn({
+      service: 'ecs',
+      resource: 'task',
+      resourceName: `${this.cluster.clusterName}/*`,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+    sm.addToRolePolicy(
+      new PolicyStatement({
+        sid: 'ManageRunnerTasks',
+        actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
+        resources: [runnerTasks],
+      }),
+    );
+    suppress(sm.role, [
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          'Lambda versions/aliases of the pipeline functions (:*), every revision of the runner task definition family (in-flight executions keep their revision), and the tasks of the runner cluster.',
+        appliesTo: [
+          ...functions.map((f) => resourceFinding(this, `${f.function.functionArn}:*`)),
+          resourceFinding(this, taskDefinitionFamilyArn),
+          resourceFinding(this, runnerTasks),
+        ],
+      },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          'CloudWatch Logs delivery and X-Ray actions added by CDK for state machine logging and tracing do not support resource-level permissions.',
+        appliesTo: ['Resource::*'],
+      },
+    ]);
+  }
+
+  /** The runner may touch only runs/ and caches/ in its bucket and report back to Step Functions. */
+  private grantRunner(): void {
+    const taskRole = this.runnerTaskDefinition.taskRole;
+    const runs = this.artifactBucket.arnForObjects('runs/*');
+    const caches = this.artifactBucket.arnForObjects('caches/*');
+    taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'ReadWriteRunsAndCaches',
+        actions: ['s3:GetObject', 's3:PutObject'],
+        resources: [runs, caches],
+      }),
+    );
+    taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'ListRunsAndCaches',
+        actions: ['s3:ListBucket'],
+        resources: [this.artifactBucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': ['runs/*', 'caches/*'] } },
+      }),
+    );
+    taskRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'ReportTaskResults',
+        actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+        resources: ['*'],
+      }),
+    );
+    suppress(taskRole, [
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          'states:SendTaskSuccess/SendTaskFailure/SendTaskHeartbeat do not support resource-level permissions; AWS requires Resource "*" (the task token is the authorization).',
+        appliesTo: ['Resource::*'],
+      },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason: 'The runner reads and writes objects under runs/ and caches/ only; keys are per run and per cache.',
+        appliesTo: [resourceFinding(this, runs), resourceFinding(this, caches)],
+      },
+    ]);
+    suppress(this.runnerTaskDefinition, [
+      {
+        id: 'AwsSolutions-ECS2',
+        reason: 'The container environment holds the bucket name and the heartbeat period, no secrets.',
+      },
+    ]);
+    suppress(this.runnerTaskDefinition.obtainExecutionRole(), [
+      {
+        id: 'AwsSolutions-IAM5',
+        reason: 'ecr:GetAuthorizationToken (added by CDK to pull the runner image) does not support resource-level permissions.',
+        appliesTo: ['Resource::*'],
+      },
+    ]);
+  }
+}
