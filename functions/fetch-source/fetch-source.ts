@@ -1,0 +1,141 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { PipelineConfigError, PipelineError, SourceFetchError, TaskInputError } from '#shared/errors.ts';
+import { formatZodError } from '#shared/format-zod-error.ts';
+import { PipelineConfig } from '#shared/pipeline-config.ts';
+import { PushEvent } from '#shared/push-event.ts';
+import { repackSource, type SourceArchiver } from '#shared/source-archive.ts';
+import {
+  checkPipelineConfig,
+  describeProblems,
+  maxPipelineConfigBytes,
+  missingPipelineConfigMessage,
+  pipelineConfigFileNames,
+} from './read-pipeline-config.ts';
+import { S3ObjectWriter } from './s3-object-writer.ts';
+
+/** The run as the state machine's `PushReceived` state names it. */
+export const RunInfo = z.object({
+  /** The execution name; S3 keys are built from it, so only `[A-Za-z0-9_-]` is accepted. */
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'expected an execution name of [A-Za-z0-9_-], at most 80'),
+  executionArn: z.string().min(1),
+  startedAt: z.string().min(1),
+});
+export type RunInfo = z.infer<typeof RunInfo>;
+
+/** What the `FetchSource` state passes (`Parameters`). */
+export const FetchSourceInput = z.object({ push: PushEvent, run: RunInfo });
+export type FetchSourceInput = z.infer<typeof FetchSourceInput>;
+
+/** What `FetchSource` returns; the state machine keeps it at `$.source`. */
+export const SourceResult = z.object({
+  bucket: z.string(),
+  /** `runs/<run>/source.tar.gz`: the commit's files, rooted at the repository root. */
+  sourceKey: z.string(),
+  /** `runs/<run>/stepline.json`: the validated stepline.yml with defaults filled in. */
+  configKey: z.string(),
+  commit: z.string(),
+  config: PipelineConfig,
+  /** Size of the stored archive in bytes. */
+  sizeBytes: z.number().int().nonnegative(),
+  /** Regular files in the archive. */
+  files: z.number().int().nonnegative(),
+});
+export type SourceResult = z.infer<typeof SourceResult>;
+
+export interface FetchSourceDeps {
+  s3: Pick<S3Client, 'send'>;
+  bucket: string;
+  archiver: SourceArchiver;
+  logger: Pick<Logger, 'info'>;
+  /** @default 500 MiB */
+  maxSourceBytes?: number;
+}
+
+/** The config travels in the execution's state (256 KB in all); a bigger one is refused. */
+export const maxConfigJsonBytes = 32 * 1024;
+
+export const sourceKeyFor = (runName: string) => `runs/${runName}/source.tar.gz`;
+export const configKeyFor = (runName: string) => `runs/${runName}/stepline.json`;
+
+/**
+ * FetchSource: stores the pushed commit's source in S3 as a tarball rooted at the repository
+ * root, and its validated stepline.yml as JSON next to it.
+ * @throws TaskInputError, SourceFetchError, PipelineConfigError
+ */
+export async function fetchSource(event: unknown, deps: FetchSourceDeps): Promise<SourceResult> {
+  const parsed = FetchSourceInput.safeParse(event);
+  if (!parsed.success) {
+    throw new TaskInputError(`FetchSource input is invalid:\n${formatZodError(parsed.error).join('\n')}`);
+  }
+  const { push, run } = parsed.data;
+  const sourceKey = sourceKeyFor(run.name);
+  const configKey = configKeyFor(run.name);
+  const where = `${push.repository.fullName} at ${push.after}`;
+
+  const source = await deps.archiver.fetch(push).catch((error: unknown) => {
+    if (error instanceof PipelineError) throw error;
+    throw new SourceFetchError(`fetching the source of ${where} failed: ${(error as Error).message}`, {
+      cause: error,
+    });
+  });
+  const { archive, summary } = repackSource(source, {
+    capture: pipelineConfigFileNames,
+    maxCaptureBytes: maxPipelineConfigBytes + 1,
+  });
+  const writer = new S3ObjectWriter({
+    s3: deps.s3,
+    bucket: deps.bucket,
+    key: sourceKey,
+    contentType: 'application/gzip',
+    maxBytes: deps.maxSourceBytes ?? 500 * 1024 * 1024,
+  });
+
+  try {
+    for await (const chunk of archive) await writer.write(chunk);
+    const { files, captured } = await summary;
+    const config = readConfig(captured, where);
+    const configJson = JSON.stringify(config);
+    if (Buffer.byteLength(configJson) > maxConfigJsonBytes) {
+      throw new PipelineConfigError(
+        `stepline.yml in ${where} is ${Buffer.byteLength(configJson)} bytes as JSON; the limit is ${maxConfigJsonBytes} (keep long scripts in files and call them)`,
+      );
+    }
+    const sizeBytes = await writer.complete();
+    await deps.s3.send(
+      new PutObjectCommand({
+        Bucket: deps.bucket,
+        Key: configKey,
+        Body: configJson,
+        ContentType: 'application/json',
+      }),
+    );
+    deps.logger.info('source stored', { sourceKey, configKey, sizeBytes, files, commit: push.after });
+    return { bucket: deps.bucket, sourceKey, configKey, commit: push.after, config, sizeBytes, files };
+  } catch (error) {
+    await writer.abort();
+    if (error instanceof PipelineError) throw error;
+    throw new SourceFetchError(`storing the source of ${where} failed: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+function readConfig(captured: Map<string, { content: Buffer; size: number }>, where: string): PipelineConfig {
+  const present = pipelineConfigFileNames.filter((name) => captured.has(name));
+  const [name] = present;
+  if (name === undefined) throw new PipelineConfigError(missingPipelineConfigMessage(where));
+  if (present.length > 1) {
+    throw new PipelineConfigError(`${where} has both ${present.join(' and ')}; keep only one`);
+  }
+  const file = captured.get(name)!;
+  if (file.size > maxPipelineConfigBytes) {
+    throw new PipelineConfigError(
+      `${name} in ${where} is ${file.size} bytes; the limit is ${maxPipelineConfigBytes} (it should be a few lines)`,
+    );
+  }
+  const check = checkPipelineConfig(file.content.toString('utf8'), name);
+  if (!check.ok) throw new PipelineConfigError(describeProblems(`${name} in ${where}`, check.problems));
+  return check.config;
+}

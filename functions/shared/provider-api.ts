@@ -1,0 +1,130 @@
+import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
+import picomatch from 'picomatch';
+import type { DeploymentConfig, RepositoryConfig, SecretRef } from './deployment-config.ts';
+import type { Provider } from './push-event.ts';
+
+/** `fetch` as the provider clients call it; tests pass one bound to a loopback server. */
+export type Fetch = typeof globalThis.fetch;
+
+/**
+ * Default API base of each provider. Self-hosted GitLab, Gitea and Forgejo set `apiUrl` in the
+ * deployment configuration (the server's base URL, e.g. `https://git.example.com`).
+ */
+export const defaultApiUrls: Record<Provider, string | undefined> = {
+  github: 'https://api.github.com',
+  gitlab: 'https://gitlab.com',
+  gitea: undefined,
+  bitbucket: 'https://api.bitbucket.org',
+};
+
+/** Bitbucket Cloud serves source archives from its web host, not from its API host. */
+export const bitbucketWebUrl = 'https://bitbucket.org';
+
+/** The API base for `provider`, without a trailing slash. */
+export function apiBase(provider: Provider, apiUrl: string | undefined): string {
+  const base = apiUrl ?? defaultApiUrls[provider];
+  if (!base) {
+    throw new Error(
+      `${provider} has no public default server: set "apiUrl" for this repository in the deployment configuration (e.g. "https://codeberg.org")`,
+    );
+  }
+  return base.replace(/\/+$/, '');
+}
+
+/** Headers that authenticate a request to the provider's API with `token`, as each provider documents it. */
+export function authHeaders(provider: Provider, token: string | undefined): Record<string, string> {
+  const headers: Record<string, string> = { 'user-agent': 'stepline' };
+  if (provider === 'github') {
+    headers.accept = 'application/vnd.github+json';
+    headers['x-github-api-version'] = '2022-11-28';
+  }
+  if (token === undefined || token === '') return headers;
+  switch (provider) {
+    case 'github':
+    case 'bitbucket':
+      headers.authorization = `Bearer ${token}`;
+      break;
+    case 'gitlab':
+      headers['private-token'] = token;
+      break;
+    case 'gitea':
+      headers.authorization = `token ${token}`;
+      break;
+  }
+  return headers;
+}
+
+/**
+ * `owner` and `name` of an `owner/name` repository, each URL-encoded for a path segment.
+ * GitLab projects are addressed by their whole (URL-encoded) path instead: see {@link gitlabProjectId}.
+ */
+export function ownerAndName(fullName: string): { owner: string; name: string } {
+  const parts = fullName.split('/');
+  if (parts.length !== 2 || parts.some((part) => part === '' || part === '.' || part === '..')) {
+    throw new Error(`expected a repository name like "owner/name", got ${JSON.stringify(fullName)}`);
+  }
+  return { owner: encodeURIComponent(parts[0]!), name: encodeURIComponent(parts[1]!) };
+}
+
+/** GitLab's `:id` for a project given by its full path (`group/subgroup/project` → `group%2Fsubgroup%2Fproject`). */
+export function gitlabProjectId(fullName: string): string {
+  if (fullName.split('/').some((part) => part === '' || part === '.' || part === '..')) {
+    throw new Error(`expected a GitLab project path like "group/project", got ${JSON.stringify(fullName)}`);
+  }
+  return encodeURIComponent(fullName);
+}
+
+/**
+ * `answered 404 Not Found: <first 200 characters of the body>` — for error messages. The request's
+ * URL is named by the caller; tokens are only ever in headers, so neither carries a secret.
+ */
+export async function describeResponse(response: Response): Promise<string> {
+  let body = '';
+  try {
+    body = (await response.text()).replace(/\s+/g, ' ').trim().slice(0, 200);
+  } catch {
+    // The status is the useful part; an unreadable body adds nothing.
+  }
+  const status = `answered ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
+  return body ? `${status}: ${body}` : status;
+}
+
+/**
+ * The deployment's entry for a pushed repository: same provider, and a `name` that equals the
+ * repository or is a picomatch glob covering it (`*` alone means any), case-insensitively as the
+ * providers compare. The first such entry wins, as in the webhook.
+ */
+export function findRepositoryConfig(
+  config: DeploymentConfig,
+  provider: Provider,
+  fullName: string,
+): RepositoryConfig | undefined {
+  return config.repositories.find(
+    (entry) =>
+      entry.provider === provider &&
+      (entry.name === '*' || picomatch(entry.name, { nocase: true, dot: true })(fullName)),
+  );
+}
+
+/** Seconds a Secrets Manager value is reused between invocations. */
+export const secretMaxAgeSeconds = 300;
+
+/**
+ * A provider token's value: `{secretName}` from Secrets Manager (cached), `{env}` from the
+ * environment, `{value}` as written. Errors name the secret, never its value.
+ */
+export async function resolveSecretRef(
+  ref: SecretRef,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
+  if ('value' in ref) return ref.value;
+  if ('env' in ref) {
+    const value = env[ref.env];
+    if (!value) throw new Error(`environment variable ${ref.env} holding a provider token is not set`);
+    return value;
+  }
+  const value = await getSecret(ref.secretName, { maxAge: secretMaxAgeSeconds });
+  if (typeof value === 'string' && value !== '') return value;
+  if (value instanceof Uint8Array && value.length > 0) return Buffer.from(value).toString('utf8');
+  throw new Error(`secret "${ref.secretName}" has no string value`);
+}
