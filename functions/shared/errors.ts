@@ -42,6 +42,11 @@ export class NotImplementedError extends PipelineError {
   override name = 'NotImplementedError';
 }
 
+/** A commit status could not be published to the git provider. */
+export class StatusReportError extends PipelineError {
+  override name = 'StatusReportError';
+}
+
 /** Names of every error class above, for tests that check the ASL's `ErrorEquals`. */
 export const pipelineErrorNames = [
   'PipelineError',
@@ -52,6 +57,7 @@ export const pipelineErrorNames = [
   'SourceFetchError',
   'TaskInputError',
   'NotImplementedError',
+  'StatusReportError',
 ] as const;
 
 /**
