@@ -1,8 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type DeploymentConfig, DeploymentConfig as DeploymentConfigSchema } from '#shared/deployment-config.ts';
-import { formatZodError } from '#shared/format-zod-error.ts';
 import picomatch from 'picomatch';
+import type { z } from 'zod';
+import {
+  type DeploymentConfig,
+  DeploymentConfig as DeploymentConfigSchema,
+} from '#shared/deployment-config.ts';
+import { formatZodError } from '#shared/format-zod-error.ts';
 
 /** The config file the app reads when neither `-c config=…` nor `STEPLINE_CONFIG_FILE` names one. */
 export const defaultConfigFile = 'stepline.config.json';
@@ -26,6 +30,9 @@ export class DeploymentConfigError extends Error {
   }
 }
 
+/** A deployment config as written in the file (defaults not yet applied). */
+export type DeploymentConfigInput = z.input<typeof DeploymentConfigSchema>;
+
 /** A secret the AWS stack creates or imports, and who reads it. */
 export interface SecretSpec {
   /** Secrets Manager name, as written in the config. */
@@ -43,11 +50,19 @@ export interface AwsDeploymentConfig {
 
 /** Where the config file is: `-c config=…`, then `STEPLINE_CONFIG_FILE`, then the default, then the example. */
 export function resolveConfigFile(
-  options: { contextValue?: unknown; env?: NodeJS.ProcessEnv; cwd?: string; note?: (message: string) => void } = {},
+  options: {
+    contextValue?: unknown;
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    note?: (message: string) => void;
+  } = {},
 ): string {
   const cwd = options.cwd ?? process.cwd();
   const env = options.env ?? process.env;
-  const named = typeof options.contextValue === 'string' && options.contextValue !== '' ? options.contextValue : undefined;
+  const named =
+    typeof options.contextValue === 'string' && options.contextValue !== ''
+      ? options.contextValue
+      : undefined;
   const fromEnv = env.STEPLINE_CONFIG_FILE !== '' ? env.STEPLINE_CONFIG_FILE : undefined;
   const explicit = named ?? fromEnv;
   if (explicit !== undefined) return resolve(cwd, explicit);

@@ -1,6 +1,14 @@
 import { join } from 'node:path';
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
-import { FlowLogDestination, FlowLogTrafficType, type IVpc, Port, SecurityGroup, SubnetType, Vpc } from 'aws-cdk-lib/aws-ec2';
+import {
+  FlowLogDestination,
+  FlowLogTrafficType,
+  type IVpc,
+  Port,
+  SecurityGroup,
+  SubnetType,
+  Vpc,
+} from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import {
   Cluster,
@@ -71,12 +79,16 @@ export class DemoStack extends Stack {
       securityGroup: albSecurityGroup,
     });
     suppress(albSecurityGroup, [
-      { id: 'AwsSolutions-EC23', reason: 'A public demo service: the load balancer answers HTTP from anywhere.' },
+      {
+        id: 'AwsSolutions-EC23',
+        reason: 'A public demo service: the load balancer answers HTTP from anywhere.',
+      },
     ]);
     suppress(alb, [
       {
         id: 'AwsSolutions-ELB2',
-        reason: 'Demo only: access logs would need a region-specific bucket policy in an environment-agnostic stack.',
+        reason:
+          'Demo only: access logs would need a region-specific bucket policy in an environment-agnostic stack.',
       },
     ]);
 
@@ -111,7 +123,8 @@ export class DemoStack extends Stack {
       suppress(taskDefinition.obtainExecutionRole(), [
         {
           id: 'AwsSolutions-IAM5',
-          reason: 'ecr:GetAuthorizationToken (added by CDK to pull the image) does not support resource-level permissions.',
+          reason:
+            'ecr:GetAuthorizationToken (added by CDK to pull the image) does not support resource-level permissions.',
           appliesTo: ['Resource::*'],
         },
       ]);

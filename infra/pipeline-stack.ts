@@ -78,7 +78,8 @@ export class PipelineStack extends Stack {
     const names = [...pipeline.secrets.keys()];
     if (names.length > 0) {
       new CfnOutput(this, 'SecretNames', {
-        description: 'Secrets Manager secrets of the configured repositories (webhook secrets and provider tokens)',
+        description:
+          'Secrets Manager secrets of the configured repositories (webhook secrets and provider tokens)',
         value: names.join(','),
       });
     }

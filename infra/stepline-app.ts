@@ -48,7 +48,9 @@ export function buildApp(app: App, options: BuildAppOptions = {}): SteplineStack
     ...(network === undefined ? {} : { network }),
   });
   const demo = flag(context('demo'))
-    ? new DemoStack(app, 'SteplineDemo', { description: 'Stepline demo deploy target (examples/hello-service)' })
+    ? new DemoStack(app, 'SteplineDemo', {
+        description: 'Stepline demo deploy target (examples/hello-service)',
+      })
     : undefined;
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return demo === undefined ? { pipeline } : { pipeline, demo };
@@ -74,7 +76,9 @@ function existingNetwork(context: (key: string) => unknown): ExistingNetwork | u
       throw new Error(`context subnetIds: expected subnet ids like subnet-0abc…, got ${JSON.stringify(id)}`);
   for (const id of securityGroupIds)
     if (!/^sg-[0-9a-f]+$/.test(id))
-      throw new Error(`context securityGroupIds: expected security group ids like sg-0abc…, got ${JSON.stringify(id)}`);
+      throw new Error(
+        `context securityGroupIds: expected security group ids like sg-0abc…, got ${JSON.stringify(id)}`,
+      );
   return { vpcId, subnetIds, securityGroupIds, assignPublicIp: flag(context('assignPublicIp')) };
 }
 

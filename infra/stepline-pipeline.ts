@@ -1,8 +1,5 @@
-import type { DeploymentConfig } from '#shared/deployment-config.ts';
-import type { Provider } from '#shared/push-event.ts';
-import { readDefinition, type Substitutions } from '#state-machines/pipeline.ts';
-import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { ArnFormat, Duration, Fn, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   HttpApi,
   HttpMethod,
@@ -47,14 +44,16 @@ import {
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
-import {
-  DefinitionBody,
-  LogLevel,
-  StateMachine,
-  StateMachineType,
-} from 'aws-cdk-lib/aws-stepfunctions';
+import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { configForEnvironment, parseAwsDeploymentConfig, type SecretSpec } from './config.ts';
+import type { Provider } from '#shared/push-event.ts';
+import { readDefinition, type Substitutions } from '#state-machines/pipeline.ts';
+import {
+  configForEnvironment,
+  type DeploymentConfigInput,
+  parseAwsDeploymentConfig,
+  type SecretSpec,
+} from './config.ts';
 import { resourceFinding, suppress } from './nag.ts';
 import { dockerContextExcludes, repoRoot } from './paths.ts';
 import { PipelineFunction } from './pipeline-function.ts';
@@ -68,7 +67,7 @@ export interface StepLinePipelineProps {
    * The deployment configuration (the same document the local runtime reads). It is validated for
    * AWS: secrets must be `{ secretName }` and repository names must not be globs.
    */
-  readonly config: DeploymentConfig;
+  readonly config: DeploymentConfigInput;
   /**
    * Import the configured secrets by name instead of creating them (they already exist, e.g. from
    * an earlier deployment that was torn down, or are shared with other tools).
@@ -180,7 +179,8 @@ export class StepLinePipeline extends Construct {
     suppress(this.accessLogsBucket, [
       {
         id: 'AwsSolutions-S1',
-        reason: 'This bucket is the target of the artifact bucket server access logs; logging it would recurse.',
+        reason:
+          'This bucket is the target of the artifact bucket server access logs; logging it would recurse.',
       },
     ]);
     this.artifactBucket = new Bucket(this, 'ArtifactBucket', {
@@ -205,13 +205,21 @@ export class StepLinePipeline extends Construct {
     const secrets = new Map<string, ISecret>();
     const secretArns = new Map<string, string>();
     for (const spec of aws.secrets) {
-      const { secret, arnForPolicies } = this.secret(spec, props.importExistingSecrets ?? false, removalPolicy);
+      const { secret, arnForPolicies } = this.secret(
+        spec,
+        props.importExistingSecrets ?? false,
+        removalPolicy,
+      );
       secrets.set(spec.secretName, secret);
       secretArns.set(spec.secretName, arnForPolicies);
     }
     this.secrets = secrets;
-    const webhookSecretArns = aws.secrets.filter((s) => s.kind === 'webhook').map((s) => secretArns.get(s.secretName)!);
-    const tokenSecretArns = aws.secrets.filter((s) => s.kind === 'token').map((s) => secretArns.get(s.secretName)!);
+    const webhookSecretArns = aws.secrets
+      .filter((s) => s.kind === 'webhook')
+      .map((s) => secretArns.get(s.secretName)!);
+    const tokenSecretArns = aws.secrets
+      .filter((s) => s.kind === 'token')
+      .map((s) => secretArns.get(s.secretName)!);
 
     // Lambdas
     const common = { logRetention, logLevel } as const;
@@ -496,7 +504,8 @@ export class StepLinePipeline extends Construct {
       suppress(this.stateMachine, [
         {
           id: 'AwsSolutions-SF1',
-          reason: 'Logging level lowered to ERROR by the stateMachineLogLevel prop; execution history keeps every event.',
+          reason:
+            'Logging level lowered to ERROR by the stateMachineLogLevel prop; execution history keeps every event.',
         },
       ]);
     }
@@ -558,12 +567,15 @@ export class StepLinePipeline extends Construct {
     fn.role.addToPrincipalPolicy(
       new PolicyStatement({ sid, actions: ['secretsmanager:GetSecretValue'], resources: [...arns] }),
     );
-    const wildcards = arns.filter((arn) => resourceFinding(this, arn).includes('*') || arn.endsWith('-??????'));
+    const wildcards = arns.filter(
+      (arn) => resourceFinding(this, arn).includes('*') || arn.endsWith('-??????'),
+    );
     if (wildcards.length > 0) {
       suppress(fn.role, [
         {
           id: 'AwsSolutions-IAM5',
-          reason: 'Secrets imported by name: Secrets Manager appends six random characters to the ARN (-??????).',
+          reason:
+            'Secrets imported by name: Secrets Manager appends six random characters to the ARN (-??????).',
           appliesTo: wildcards.map((arn) => resourceFinding(this, arn)),
         },
       ]);
@@ -576,7 +588,11 @@ export class StepLinePipeline extends Construct {
     const sm = this.stateMachine;
     const functionArns = functions.flatMap((f) => [f.function.functionArn, `${f.function.functionArn}:*`]);
     sm.addToRolePolicy(
-      new PolicyStatement({ sid: 'InvokePipelineFunctions', actions: ['lambda:InvokeFunction'], resources: functionArns }),
+      new PolicyStatement({
+        sid: 'InvokePipelineFunctions',
+        actions: ['lambda:InvokeFunction'],
+        resources: functionArns,
+      }),
     );
     const taskDefinitionFamilyArn = stack.formatArn({
       service: 'ecs',
@@ -669,7 +685,8 @@ export class StepLinePipeline extends Construct {
       },
       {
         id: 'AwsSolutions-IAM5',
-        reason: 'The runner reads and writes objects under runs/ and caches/ only; keys are per run and per cache.',
+        reason:
+          'The runner reads and writes objects under runs/ and caches/ only; keys are per run and per cache.',
         appliesTo: [resourceFinding(this, runs), resourceFinding(this, caches)],
       },
     ]);
@@ -682,7 +699,8 @@ export class StepLinePipeline extends Construct {
     suppress(this.runnerTaskDefinition.obtainExecutionRole(), [
       {
         id: 'AwsSolutions-IAM5',
-        reason: 'ecr:GetAuthorizationToken (added by CDK to pull the runner image) does not support resource-level permissions.',
+        reason:
+          'ecr:GetAuthorizationToken (added by CDK to pull the runner image) does not support resource-level permissions.',
         appliesTo: ['Resource::*'],
       },
     ]);

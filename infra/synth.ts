@@ -10,8 +10,14 @@ function contextFromArgs(args: readonly string[]): Record<string, string> {
   const context: Record<string, string> = {};
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
-    const pair = arg === '-c' || arg === '--context' ? args[++i] : arg.startsWith('--context=') ? arg.slice(10) : undefined;
-    if (pair === undefined) throw new Error(`unknown argument ${JSON.stringify(arg)} (expected -c key=value)`);
+    const pair =
+      arg === '-c' || arg === '--context'
+        ? args[++i]
+        : arg.startsWith('--context=')
+          ? arg.slice(10)
+          : undefined;
+    if (pair === undefined)
+      throw new Error(`unknown argument ${JSON.stringify(arg)} (expected -c key=value)`);
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new Error(`context ${JSON.stringify(pair)}: expected key=value`);
     context[pair.slice(0, eq)] = pair.slice(eq + 1);
