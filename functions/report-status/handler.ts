@@ -1,0 +1,54 @@
+import { z } from 'zod';
+import { DeploymentConfig } from '#shared/deployment-config.ts';
+import { formatZodError } from '#shared/format-zod-error.ts';
+import { createLogger } from '#shared/logger.ts';
+import { resolveSecretRef } from '#shared/provider-api.ts';
+import { createReportStatusHandler, deploymentStatusPublisher } from './create-handler.ts';
+import { consoleExecutionUrl } from './report-status.ts';
+import { localStatusPublisher } from './status-publishers.ts';
+
+export { createReportStatusHandler, deploymentStatusPublisher } from './create-handler.ts';
+
+export const ReportStatusEnv = z
+  .object({
+    /** The deployment configuration as JSON: each repository's `providerToken` and `apiUrl`. */
+    STEPLINE_CONFIG: z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          return JSON.parse(text) as unknown;
+        } catch (error) {
+          ctx.addIssue({ code: 'custom', message: `not JSON: ${(error as Error).message}` });
+          return z.NEVER;
+        }
+      })
+      .pipe(DeploymentConfig),
+    /** Region of the state machine, for the console link each status points at. */
+    AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected an AWS region like eu-west-1'),
+    /** `provider` (AWS) or `local` (append to `<STEPLINE_DATA_DIR>/statuses/<run>.jsonl`). */
+    STATUS_PUBLISHER: z.enum(['provider', 'local']).default('provider'),
+    STEPLINE_DATA_DIR: z.string().min(1).optional(),
+  })
+  .refine((env) => env.STATUS_PUBLISHER !== 'local' || env.STEPLINE_DATA_DIR !== undefined, {
+    path: ['STEPLINE_DATA_DIR'],
+    message: 'required when STATUS_PUBLISHER is "local"',
+  });
+
+const parsed = ReportStatusEnv.safeParse(process.env);
+if (!parsed.success) {
+  throw new Error(
+    `report-status function environment is invalid:\n  ${formatZodError(parsed.error).join('\n  ')}`,
+  );
+}
+const env = parsed.data;
+const logger = createLogger('stepline-report-status');
+
+/** ReportPending/ReportSuccess/ReportFailure states: `{status, push, run, failure?}`. */
+export const handler = createReportStatusHandler({
+  publish:
+    env.STATUS_PUBLISHER === 'local' && env.STEPLINE_DATA_DIR
+      ? localStatusPublisher(env.STEPLINE_DATA_DIR)
+      : deploymentStatusPublisher(env.STEPLINE_CONFIG, (ref) => resolveSecretRef(ref), logger),
+  executionUrl: (run) => consoleExecutionUrl(env.AWS_REGION, run.executionArn),
+  logger,
+});
