@@ -24,6 +24,7 @@ export interface SteplineStacks {
  * Adds the Stepline stacks to an app from the deployment config file and context, and registers the
  * cdk-nag AwsSolutions checks. Context keys (`-c key=value`, or `context` in cdk.json):
  *
+ * - `stackName`: CloudFormation name of the pipeline stack (default `Stepline`)
  * - `config`: path of the deployment config (else `STEPLINE_CONFIG_FILE`, else `stepline.config.json`,
  *   else `stepline.config.example.json`)
  * - `importExistingSecrets`: `true` to import the configured secrets by name instead of creating them
@@ -42,7 +43,9 @@ export function buildApp(app: App, options: BuildAppOptions = {}): SteplineStack
   const { config } = loadAwsDeploymentConfig(file);
   const network = existingNetwork(context);
 
+  const stackName = context('stackName');
   const pipeline = new PipelineStack(app, 'Stepline', {
+    ...(typeof stackName === 'string' && stackName !== '' ? { stackName } : {}),
     description: 'Stepline: serverless CI/CD pipeline (webhooks, Step Functions, Fargate runner)',
     pipeline: { config, importExistingSecrets: flag(context('importExistingSecrets')) },
     ...(network === undefined ? {} : { network }),
