@@ -1,9 +1,9 @@
 import '#local/polyfills.ts';
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
-import { createLogger } from '#shared/logger.ts';
 import { UsageError } from '#local/config.ts';
 import { localWebhookSecret } from '#local/secret.ts';
+import { createLogger } from '#shared/logger.ts';
 import { demoCommand } from './commands/demo.ts';
 import { listExecutions, showExecution } from './commands/executions.ts';
 import { runCommand } from './commands/run.ts';
@@ -16,13 +16,13 @@ const fail = (line: string) => process.stderr.write(`${line}\n`);
 
 function port(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`expected a port number, got "${value}"`);
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new InvalidArgumentError(`expected a port number, got "${value}"`);
   return n;
 }
 
 /** Structured logs go to a file-like stream only when asked; the terminal shows the story. */
 function cliLogger() {
-  process.env.POWERTOOLS_LOG_LEVEL ??= process.env.LOG_LEVEL ?? 'WARN';
   return createLogger('stepline-local');
 }
 
@@ -93,12 +93,16 @@ program
     ),
   );
 
-const executions = program.command('executions').description('list and inspect executions in the data directory');
+const executions = program
+  .command('executions')
+  .description('list and inspect executions in the data directory');
 executions
   .command('list', { isDefault: true })
   .option('--data <dir>', 'data directory', '.stepline')
   .option('--json', 'JSON output', false)
-  .action((opts: { data: string; json: boolean }) => exit(listExecutions(opts.data, write, { json: opts.json })));
+  .action((opts: { data: string; json: boolean }) =>
+    exit(listExecutions(opts.data, write, { json: opts.json })),
+  );
 executions
   .command('show')
   .argument('<name>', 'execution name')
@@ -128,11 +132,21 @@ program
 
 program
   .command('demo')
-  .description('the whole flow on this machine: a real git push of examples/hello-service through the pipeline')
+  .description(
+    'the whole flow on this machine: a real git push of examples/hello-service through the pipeline',
+  )
   .option('--data <dir>', 'data directory', '.stepline')
   .option('--port <port>', 'webhook port', port, 8080)
   .action((opts: { data: string; port: number }) =>
-    exit(demoCommand({ dataDir: opts.data, port: opts.port, secret: localWebhookSecret(opts.data), logger: cliLogger(), write })),
+    exit(
+      demoCommand({
+        dataDir: opts.data,
+        port: opts.port,
+        secret: localWebhookSecret(opts.data),
+        logger: cliLogger(),
+        write,
+      }),
+    ),
   );
 
 program
@@ -142,7 +156,9 @@ program
     if (hook !== 'post-receive') return exit(2);
     const chunks: Buffer[] = [];
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-    return exit(postReceive(process.env.GIT_DIR ?? process.cwd(), Buffer.concat(chunks).toString('utf8'), write));
+    return exit(
+      postReceive(process.env.GIT_DIR ?? process.cwd(), Buffer.concat(chunks).toString('utf8'), write),
+    );
   });
 
 await program.parseAsync(process.argv);

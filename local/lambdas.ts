@@ -1,13 +1,13 @@
-import type { Logger } from '@aws-lambda-powertools/logger';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { LambdaTooManyRequestsError } from '#shared/errors.ts';
-import { fetchSource } from '#functions/fetch-source/fetch-source.ts';
-import { gitArchiver } from '#shared/source-archive.ts';
-import { localStatusPublisher, reportStatus } from '#functions/report-status/report-status.ts';
-import { handler as deployHandler } from '#functions/deploy/handler.ts';
 import { handler as checkDeploymentHandler } from '#functions/check-deployment/handler.ts';
+import { handler as deployHandler } from '#functions/deploy/handler.ts';
+import { fetchSource } from '#functions/fetch-source/fetch-source.ts';
+import { localStatusPublisher, reportStatus } from '#functions/report-status/report-status.ts';
 import { handler as requestApprovalHandler } from '#functions/request-approval/handler.ts';
 import type { TaskHandler } from '#local/sfn/engine.ts';
+import { LambdaTooManyRequestsError } from '#shared/errors.ts';
+import { createLogger } from '#shared/logger.ts';
+import { gitArchiver } from '#shared/source-archive.ts';
 
 /** Concurrent invocations one local function accepts, like a reserved concurrency on AWS. */
 const reservedConcurrency = 10;
@@ -21,7 +21,9 @@ export function asLambda(name: string, fn: (event: unknown) => Promise<unknown>)
   let inFlight = 0;
   return async (input) => {
     if (inFlight >= reservedConcurrency) {
-      throw new LambdaTooManyRequestsError(`function stepline-${name} is at its concurrency limit (${reservedConcurrency})`);
+      throw new LambdaTooManyRequestsError(
+        `function stepline-${name} is at its concurrency limit (${reservedConcurrency})`,
+      );
     }
     inFlight++;
     try {
@@ -37,7 +39,6 @@ export interface LocalLambdaDeps {
   dataDir: string;
   s3: S3Client;
   bucket: string;
-  logger: Logger;
 }
 
 /** The pipeline's Lambdas bound to local dependencies: S3 stand-in, `git archive`, statuses on disk. */
@@ -45,7 +46,12 @@ export function localLambdas(deps: LocalLambdaDeps) {
   const publish = localStatusPublisher(deps.dataDir);
   return {
     fetchSource: asLambda('fetch-source', (event) =>
-      fetchSource(event, { s3: deps.s3, bucket: deps.bucket, archiver: gitArchiver(), logger: deps.logger }),
+      fetchSource(event, {
+        s3: deps.s3,
+        bucket: deps.bucket,
+        archiver: gitArchiver(),
+        logger: createLogger('stepline-fetch-source'),
+      }),
     ),
     reportStatus: asLambda('report-status', (event) =>
       reportStatus(event, { publish, executionUrl: (run) => `stepline executions show ${run.name}` }),

@@ -13,6 +13,7 @@ import { LocalStepFunctions, type TaskHandler } from '#local/sfn/engine.ts';
 import { localSubstitutions } from '#local/substitutions.ts';
 import { startWebhookServer } from '#local/webhook-server.ts';
 import type { DeploymentConfig } from '#shared/deployment-config.ts';
+import { createLogger } from '#shared/logger.ts';
 import { render } from '#state-machines/pipeline.ts';
 
 const ecsRunTask = 'arn:aws:states:::ecs:runTask.waitForTaskToken';
@@ -74,8 +75,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
           AWS_REGION: localRegion,
           AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
           AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
+          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
           STEPLINE_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 5),
-          STEPLINE_WORKDIR_ROOT: join(dataDir, 'work'),
         },
         onExit: ({ code, signal }) => {
           if (code === 0 || !ctx.taskToken || !engine) return;
@@ -91,7 +92,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
           }
         },
       });
-    const lambdas = localLambdas({ dataDir, s3: localS3Client(s3.endpoint), bucket, logger: options.logger });
+    const lambdas = localLambdas({ dataDir, s3: localS3Client(s3.endpoint), bucket });
     engine = new LocalStepFunctions({
       dataDir,
       stateMachineName: 'stepline-pipeline',
@@ -125,7 +126,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       sfn: new SFNClient({ endpoint: api.url, region: localRegion, credentials: localCredentials }),
       stateMachineArn: engine.stateMachineArn,
       resolveSecret: options.resolveSecret ?? localSecretResolver(),
-      logger: options.logger,
+      logger: createLogger('stepline-webhook'),
     });
     closers.unshift(() => webhook.close());
     const webhookUrl = webhook.url;

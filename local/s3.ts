@@ -19,7 +19,8 @@ type S3rverConstructor = new (options: {
 const S3rver = createRequire(import.meta.url)('s3rver') as S3rverConstructor;
 
 /** Credentials the local stand-ins accept; they are not secrets. */
-export const localCredentials = { accessKeyId: 'stepline-local', secretAccessKey: 'stepline-local' };
+// s3rver accepts only this key pair; the local Step Functions endpoint accepts any.
+export const localCredentials = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 export const localRegion = 'us-east-1';
 
 export interface LocalS3 {
@@ -29,7 +30,11 @@ export interface LocalS3 {
 }
 
 /** S3 stand-in: s3rver on a loopback port, objects kept under `directory`. */
-export async function startLocalS3(options: { directory: string; bucket: string; host?: string }): Promise<LocalS3> {
+export async function startLocalS3(options: {
+  directory: string;
+  bucket: string;
+  host?: string;
+}): Promise<LocalS3> {
   await mkdir(options.directory, { recursive: true });
   const server = new S3rver({
     address: options.host ?? '127.0.0.1',

@@ -3,9 +3,9 @@ import { cp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { loadLocalConfig } from '#local/config.ts';
 import { git, gitCommit } from '#local/git/git.ts';
 import { ensureLocalRemote } from '#local/git/local-remote.ts';
-import { loadLocalConfig } from '#local/config.ts';
 import { startLocalRuntime } from '#local/runtime.ts';
 import { ExecutionFollower } from './follow.ts';
 import { formatDuration } from './story.ts';
@@ -22,7 +22,10 @@ export interface DemoOptions {
 
 function gitPush(cwd: string, write: (line: string) => void): Promise<number> {
   return new Promise((resolvePush, reject) => {
-    const child = spawn('git', ['push', '--force', 'origin', 'main'], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('git', ['push', '--force', 'origin', 'main'], {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const relay = (chunk: Buffer) => {
       for (const line of chunk.toString().split('\n').filter(Boolean)) write(`    ${line}`);
     };
@@ -59,7 +62,10 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
     await rm(work, { recursive: true, force: true });
     await cp(example, work, {
       recursive: true,
-      filter: (source) => !/[/\\](node_modules|dist|reports|\.npm-cache|\.build-cache)([/\\]|$)/.test(source.slice(example.length)),
+      filter: (source) =>
+        !/[/\\](node_modules|dist|reports|\.npm-cache|\.build-cache)([/\\]|$)/.test(
+          source.slice(example.length),
+        ),
     });
     await git(work, ['init', '--quiet', '--initial-branch=main']);
     await git(work, ['add', '--all']);
@@ -109,7 +115,9 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
     write(`  stepline executions list --data ${dataDir}`);
     write(`  task logs:        ${join(dataDir, 'task-logs', description.name)}`);
     write(`  commit statuses:  ${join(dataDir, 'statuses', `${description.name}.jsonl`)}`);
-    write(`  push again:       cd ${work} && git commit --allow-empty -m again && git push   (while \`stepline serve --data ${dataDir}\` runs)`);
+    write(
+      `  push again:       cd ${work} && git commit --allow-empty -m again && git push   (while \`stepline serve --data ${dataDir}\` runs)`,
+    );
     return description.status === 'SUCCEEDED' || frontier ? 0 : 1;
   } finally {
     follower.close();

@@ -1,11 +1,20 @@
-import { listStoredExecutions, readHistory, readStoredExecution, type StoredExecution } from '#local/sfn/store.ts';
-import { formatDuration, indentCause, StoryBuilder, type StateVisit } from './story.ts';
+import {
+  listStoredExecutions,
+  readHistory,
+  readStoredExecution,
+  type StoredExecution,
+} from '#local/sfn/store.ts';
+import { formatDuration, indentCause, type StateVisit, StoryBuilder } from './story.ts';
 
 type Write = (line: string) => void;
 
 function pushSummary(record: StoredExecution): string {
   try {
-    const push = JSON.parse(record.input) as { repository?: { fullName?: string }; refName?: string; after?: string };
+    const push = JSON.parse(record.input) as {
+      repository?: { fullName?: string };
+      refName?: string;
+      after?: string;
+    };
     return `${push.repository?.fullName ?? '?'} ${push.refName ?? '?'} @ ${push.after?.slice(0, 12) ?? '?'}`;
   } catch {
     return '';
@@ -21,7 +30,13 @@ function elapsed(record: StoredExecution): string {
 export function listExecutions(dataDir: string, write: Write, options: { json?: boolean } = {}): number {
   const records = listStoredExecutions(dataDir);
   if (options.json) {
-    write(JSON.stringify(records.map(({ input: _input, output: _output, ...rest }) => rest), null, 2));
+    write(
+      JSON.stringify(
+        records.map(({ input: _input, output: _output, ...rest }) => rest),
+        null,
+        2,
+      ),
+    );
     return 0;
   }
   if (records.length === 0) {
@@ -45,13 +60,19 @@ export function storyOf(dataDir: string, name: string): StateVisit[] {
 /** One line per state visit, as `stepline run` prints them when they end. */
 export function formatVisit(visit: StateVisit): string {
   const mark = visit.outcome === 'succeeded' ? '✓' : visit.outcome === 'failed' ? '✗' : '…';
-  const retries = visit.retries > 0 ? ` (after ${visit.retries} ${visit.retries === 1 ? 'retry' : 'retries'})` : '';
+  const retries =
+    visit.retries > 0 ? ` (after ${visit.retries} ${visit.retries === 1 ? 'retry' : 'retries'})` : '';
   const error = visit.outcome === 'failed' && visit.error ? `  ${visit.error}` : '';
   return `  ${mark} ${visit.name.padEnd(20)} ${formatDuration(visit.durationMs).padStart(9)}${retries}${error}`;
 }
 
 /** `stepline executions show NAME`: the execution as a story, then its failure in full. */
-export function showExecution(dataDir: string, name: string, write: Write, options: { json?: boolean } = {}): number {
+export function showExecution(
+  dataDir: string,
+  name: string,
+  write: Write,
+  options: { json?: boolean } = {},
+): number {
   const record = readStoredExecution(dataDir, name);
   if (!record) {
     write(`no execution named "${name}" in ${dataDir} (see \`stepline executions list\`)`);
@@ -59,7 +80,18 @@ export function showExecution(dataDir: string, name: string, write: Write, optio
   }
   const visits = storyOf(dataDir, name);
   if (options.json) {
-    write(JSON.stringify({ ...record, input: JSON.parse(record.input), output: record.output ? JSON.parse(record.output) : undefined, states: visits }, null, 2));
+    write(
+      JSON.stringify(
+        {
+          ...record,
+          input: JSON.parse(record.input),
+          output: record.output ? JSON.parse(record.output) : undefined,
+          states: visits,
+        },
+        null,
+        2,
+      ),
+    );
     return 0;
   }
   write(`${record.name}  ${record.status}  ${elapsed(record)}`);

@@ -66,7 +66,8 @@ export class ExecutionFollower {
     if (started && started.type === 'Task' && !finished) this.write(`  ▶ ${started.name}`);
     if (finished) {
       this.write(formatVisit(finished));
-      if (finished.outcome === 'failed' && finished.cause && finished.type !== 'Fail') this.write(indentCause(finished.cause, 30));
+      if (finished.outcome === 'failed' && finished.cause && finished.type !== 'Fail')
+        this.write(indentCause(finished.cause, 30));
     }
   }
 }

@@ -1,9 +1,9 @@
 import { basename, resolve } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { loadLocalConfig, UsageError } from '#local/config.ts';
 import { git } from '#local/git/git.ts';
 import { buildGitHubPushPayload, deliverGitHubPush, zeroSha } from '#local/git/push-payload.ts';
 import { startLocalRuntime } from '#local/runtime.ts';
-import { loadLocalConfig, UsageError } from '#local/config.ts';
 import { ExecutionFollower } from './follow.ts';
 import { formatDuration } from './story.ts';
 import { pushableRepo } from './workspace.ts';
@@ -19,7 +19,10 @@ export interface RunOptions {
   write: (line: string) => void;
 }
 
-async function resolveRef(repoDir: string, ref: string | undefined): Promise<{ sha: string; fullRef: string }> {
+async function resolveRef(
+  repoDir: string,
+  ref: string | undefined,
+): Promise<{ sha: string; fullRef: string }> {
   const wanted = ref ?? 'HEAD';
   let sha: string;
   try {
@@ -30,7 +33,8 @@ async function resolveRef(repoDir: string, ref: string | undefined): Promise<{ s
   if (ref?.startsWith('refs/')) return { sha, fullRef: ref };
   const tag = ref ? await git(repoDir, ['tag', '--list', ref]) : '';
   if (tag) return { sha, fullRef: `refs/tags/${ref}` };
-  const branch = ref ?? (await git(repoDir, ['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => 'main'));
+  const branch =
+    ref ?? (await git(repoDir, ['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => 'main'));
   return { sha, fullRef: `refs/heads/${branch}` };
 }
 
@@ -43,18 +47,41 @@ export async function runCommand(options: RunOptions): Promise<number> {
   const { write } = options;
   const repo = await pushableRepo(options.repoDir, options.dataDir);
   const { sha, fullRef } = await resolveRef(repo.repoDir, options.ref);
-  const parent = await git(repo.repoDir, ['rev-parse', '--verify', '--quiet', `${sha}^`]).catch(() => zeroSha);
+  const parent = await git(repo.repoDir, ['rev-parse', '--verify', '--quiet', `${sha}^`]).catch(
+    () => zeroSha,
+  );
   const fullName = `local/${basename(repo.snapshotOf ?? repo.repoDir)}`;
   const { config } = loadLocalConfig(options.configPath, options.secret);
   const log = options.json ? () => {} : write;
-  if (repo.snapshotOf) log(`${repo.snapshotOf} is not a repository of its own: pushing a snapshot commit of its files`);
+  if (repo.snapshotOf)
+    log(`${repo.snapshotOf} is not a repository of its own: pushing a snapshot commit of its files`);
 
-  const runtime = await startLocalRuntime({ dataDir: options.dataDir, config, port: 0, logger: options.logger });
+  const runtime = await startLocalRuntime({
+    dataDir: options.dataDir,
+    config,
+    port: 0,
+    logger: options.logger,
+  });
   const follower = new ExecutionFollower(runtime.engine, log);
   try {
-    const payload = await buildGitHubPushPayload({ repoDir: repo.repoDir, fullName, ref: fullRef, before: parent, after: sha });
-    const delivery = await deliverGitHubPush(`${runtime.webhookUrl}/webhooks/github`, options.secret, payload);
-    const reply = delivery.body as { executionArn?: string; executionName?: string; ignored?: string; message?: string };
+    const payload = await buildGitHubPushPayload({
+      repoDir: repo.repoDir,
+      fullName,
+      ref: fullRef,
+      before: parent,
+      after: sha,
+    });
+    const delivery = await deliverGitHubPush(
+      `${runtime.webhookUrl}/webhooks/github`,
+      options.secret,
+      payload,
+    );
+    const reply = delivery.body as {
+      executionArn?: string;
+      executionName?: string;
+      ignored?: string;
+      message?: string;
+    };
     if (delivery.status !== 202 || !reply.executionArn) {
       write(
         reply.ignored
@@ -63,7 +90,9 @@ export async function runCommand(options: RunOptions): Promise<number> {
       );
       return reply.ignored ? 0 : 2;
     }
-    log(`${fullName} ${fullRef.replace(/^refs\/(heads|tags)\//, '')} @ ${sha.slice(0, 12)} → execution ${reply.executionName}`);
+    log(
+      `${fullName} ${fullRef.replace(/^refs\/(heads|tags)\//, '')} @ ${sha.slice(0, 12)} → execution ${reply.executionName}`,
+    );
     const { description, visits } = await follower.follow(reply.executionArn);
     const totalMs = (description.stopDate ?? new Date()).getTime() - description.startDate.getTime();
     if (options.json) {
@@ -74,7 +103,13 @@ export async function runCommand(options: RunOptions): Promise<number> {
             executionArn: description.executionArn,
             status: description.status,
             durationMs: totalMs,
-            states: visits.map((v) => ({ name: v.name, type: v.type, outcome: v.outcome, durationMs: v.durationMs, error: v.error })),
+            states: visits.map((v) => ({
+              name: v.name,
+              type: v.type,
+              outcome: v.outcome,
+              durationMs: v.durationMs,
+              error: v.error,
+            })),
             error: description.error,
             cause: description.cause,
             output: description.output ? JSON.parse(description.output) : undefined,

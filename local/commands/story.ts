@@ -16,7 +16,8 @@ export interface StateVisit {
 
 function details(event: LocalHistoryEvent): Record<string, unknown> | undefined {
   for (const [key, value] of Object.entries(event)) {
-    if (key.endsWith('EventDetails') && value && typeof value === 'object') return value as Record<string, unknown>;
+    if (key.endsWith('EventDetails') && value && typeof value === 'object')
+      return value as Record<string, unknown>;
   }
   return undefined;
 }
@@ -49,6 +50,7 @@ export class StoryBuilder {
         visit.outcome = 'failed';
         visit.exitedAt = visit.enteredAt;
         visit.durationMs = 0;
+        this.current = undefined;
         return { started: visit, finished: visit };
       }
       return { started: visit };
@@ -97,6 +99,9 @@ export function formatDuration(ms: number | undefined): string {
 export function indentCause(cause: string | undefined, maxLines = 40): string {
   if (!cause) return '';
   const lines = cause.split('\n');
-  const shown = lines.length > maxLines ? [`… ${lines.length - maxLines} earlier lines`, ...lines.slice(-maxLines)] : lines;
+  const shown =
+    lines.length > maxLines
+      ? [`… ${lines.length - maxLines} earlier lines`, ...lines.slice(-maxLines)]
+      : lines;
   return shown.map((line) => `      ${line}`).join('\n');
 }

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, realpath, rm } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
-import { git, gitCommit } from '#local/git/git.ts';
 import { UsageError } from '#local/config.ts';
+import { git, gitCommit } from '#local/git/git.ts';
 
 export interface PushableRepo {
   /** Repository holding the commit to push. */
@@ -35,12 +35,15 @@ export async function pushableRepo(dir: string, dataDir: string): Promise<Pushab
 
   const workspace = join(resolve(dataDir), 'workspaces', basename(real));
   await mkdir(workspace, { recursive: true });
-  if (!existsSync(join(workspace, '.git'))) await git(workspace, ['init', '--quiet', '--initial-branch=main']);
+  if (!existsSync(join(workspace, '.git')))
+    await git(workspace, ['init', '--quiet', '--initial-branch=main']);
   for (const entry of await readdir(workspace)) {
     if (entry !== '.git') await rm(join(workspace, entry), { recursive: true, force: true });
   }
   const files = top
-    ? (await git(real, ['ls-files', '--cached', '--others', '--exclude-standard', '-z', '.'])).split('\0').filter(Boolean)
+    ? (await git(real, ['ls-files', '--cached', '--others', '--exclude-standard', '-z', '.']))
+        .split('\0')
+        .filter(Boolean)
     : undefined;
   if (files) {
     for (const file of files) {
@@ -50,7 +53,10 @@ export async function pushableRepo(dir: string, dataDir: string): Promise<Pushab
   } else {
     await cp(real, workspace, {
       recursive: true,
-      filter: (source) => !relative(real, source).split('/').some((part) => neverCopied.has(part)),
+      filter: (source) =>
+        !relative(real, source)
+          .split('/')
+          .some((part) => neverCopied.has(part)),
     });
   }
   await git(workspace, ['add', '--all']);

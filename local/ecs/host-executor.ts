@@ -3,8 +3,8 @@ import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { formatZodError } from '#shared/format-zod-error.ts';
 import { TaskInputError } from '#shared/errors.ts';
+import { formatZodError } from '#shared/format-zod-error.ts';
 
 /** The part of an `ecs:runTask` request the host executor honours. */
 export const RunTaskRequest = z.object({
@@ -31,7 +31,12 @@ export interface HostExecutorOptions {
   /** Where each task's stdout/stderr goes: `<logDir>/<execution>/<state>.log`. */
   logDir: string;
   /** Called when a task process ends; `reported` is false when it exited before its result. */
-  onExit?: (info: { executionName: string; stateName: string; code: number | null; signal: string | null }) => void;
+  onExit?: (info: {
+    executionName: string;
+    stateName: string;
+    code: number | null;
+    signal: string | null;
+  }) => void;
 }
 
 export interface LaunchContext {
@@ -47,14 +52,20 @@ export interface LaunchContext {
  */
 export async function launchOnHost(input: unknown, ctx: LaunchContext, options: HostExecutorOptions) {
   const parsed = RunTaskRequest.safeParse(input);
-  if (!parsed.success) throw new TaskInputError(`ecs:runTask parameters: ${formatZodError(parsed.error).join('; ')}`);
+  if (!parsed.success)
+    throw new TaskInputError(`ecs:runTask parameters: ${formatZodError(parsed.error).join('; ')}`);
   const [container] = parsed.data.Overrides.ContainerOverrides;
   const overrides = Object.fromEntries(container!.Environment.map((e) => [e.Name, e.Value]));
   const logDir = join(options.logDir, ctx.executionName);
   await mkdir(logDir, { recursive: true });
   const log = createWriteStream(join(logDir, `${ctx.stateName}.log`));
   const child = spawn(process.execPath, ['--enable-source-maps', options.runnerPath], {
-    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', ...options.taskEnv, ...overrides },
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/tmp',
+      ...options.taskEnv,
+      ...overrides,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.pipe(log, { end: false });
@@ -70,5 +81,7 @@ export async function launchOnHost(input: unknown, ctx: LaunchContext, options: 
     log.end();
     options.onExit?.({ executionName: ctx.executionName, stateName: ctx.stateName, code, signal });
   });
-  return { taskArn: `arn:aws:ecs:local:000000000000:task/${parsed.data.Cluster.split('/').at(-1)}/${child.pid}` };
+  return {
+    taskArn: `arn:aws:ecs:local:000000000000:task/${parsed.data.Cluster.split('/').at(-1)}/${child.pid}`,
+  };
 }

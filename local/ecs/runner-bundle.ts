@@ -23,7 +23,9 @@ export async function bundleRunner(outDir: string): Promise<string> {
     sourcemap: true,
     outfile,
     logLevel: 'error',
-    banner: { js: "import { createRequire as __stepline_require } from 'node:module'; const require = __stepline_require(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __stepline_require } from 'node:module'; const require = __stepline_require(import.meta.url);",
+    },
   });
   return outfile;
 }

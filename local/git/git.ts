@@ -32,5 +32,11 @@ function fallbackIdentityUnlessConfigured(): NodeJS.ProcessEnv {
 
 /** Same as {@link git} but with the fallback identity forced, for commits Stepline makes itself. */
 export async function gitCommit(cwd: string, args: string[]): Promise<string> {
-  return git(cwd, ['-c', `user.name=${fallbackIdentity.GIT_AUTHOR_NAME}`, '-c', `user.email=${fallbackIdentity.GIT_AUTHOR_EMAIL}`, ...args]);
+  return git(cwd, [
+    '-c',
+    `user.name=${fallbackIdentity.GIT_AUTHOR_NAME}`,
+    '-c',
+    `user.email=${fallbackIdentity.GIT_AUTHOR_EMAIL}`,
+    ...args,
+  ]);
 }

@@ -1,11 +1,15 @@
-import { buildGitHubPushPayload, deliverGitHubPush } from './push-payload.ts';
 import { git } from './git.ts';
+import { buildGitHubPushPayload, deliverGitHubPush } from './push-payload.ts';
 
 /**
  * The `post-receive` hook of a local remote: for each `<old> <new> <ref>` line on stdin, send a
  * signed push webhook and say what the pipeline answered (git shows it as `remote: …`).
  */
-export async function postReceive(gitDir: string, stdin: string, write: (line: string) => void): Promise<number> {
+export async function postReceive(
+  gitDir: string,
+  stdin: string,
+  write: (line: string) => void,
+): Promise<number> {
   const webhookUrl = await git(gitDir, ['config', 'stepline.webhookUrl']);
   const fullName = await git(gitDir, ['config', 'stepline.fullName']);
   const secret = await git(gitDir, ['config', 'stepline.secret']);
@@ -24,7 +28,9 @@ export async function postReceive(gitDir: string, stdin: string, write: (line: s
       }
     } catch (error) {
       failures++;
-      write(`stepline: could not reach ${webhookUrl} (${(error as Error).message}); is \`stepline serve\` running?`);
+      write(
+        `stepline: could not reach ${webhookUrl} (${(error as Error).message}); is \`stepline serve\` running?`,
+      );
     }
   }
   return failures === 0 ? 0 : 1;

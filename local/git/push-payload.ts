@@ -28,13 +28,20 @@ export interface PushSpec {
 export async function buildGitHubPushPayload(spec: PushSpec): Promise<Record<string, unknown>> {
   const deleted = spec.after === zeroSha;
   const created = spec.before === zeroSha;
-  const range = created ? [spec.after, `--max-count=${maxCommits}`] : [`${spec.before}..${spec.after}`, `--max-count=${maxCommits}`];
-  const shas = deleted ? [] : (await git(spec.repoDir, ['rev-list', '--reverse', ...range])).split('\n').filter(Boolean);
+  const range = created
+    ? [spec.after, `--max-count=${maxCommits}`]
+    : [`${spec.before}..${spec.after}`, `--max-count=${maxCommits}`];
+  const shas = deleted
+    ? []
+    : (await git(spec.repoDir, ['rev-list', '--reverse', ...range])).split('\n').filter(Boolean);
   const commits = await Promise.all(shas.map((sha) => describeCommit(spec.repoDir, sha)));
   const cloneUrl = spec.cloneUrl ?? pathToFileURL(spec.repoDir).href;
   const [owner = 'local', name = basename(spec.repoDir)] = spec.fullName.split('/');
   const defaultBranch = spec.ref.startsWith('refs/heads/') ? spec.ref.slice('refs/heads/'.length) : 'main';
-  const pusher = spec.pusher ?? { name: commits.at(-1)?.author.name ?? 'stepline', email: commits.at(-1)?.author.email };
+  const pusher = spec.pusher ?? {
+    name: commits.at(-1)?.author.name ?? 'stepline',
+    email: commits.at(-1)?.author.email,
+  };
   return {
     ref: spec.ref,
     before: spec.before,
@@ -64,10 +71,24 @@ export async function buildGitHubPushPayload(spec: PushSpec): Promise<Record<str
 
 async function describeCommit(repoDir: string, sha: string) {
   const format = ['%H', '%an', '%ae', '%aI', '%cn', '%ce', '%B'].join('%x00');
-  const [id = sha, authorName = '', authorEmail = '', timestamp = '', committerName = '', committerEmail = '', message = ''] = (
-    await git(repoDir, ['show', '-s', `--format=${format}`, sha])
-  ).split('\0');
-  const changes = await git(repoDir, ['diff-tree', '--root', '--no-commit-id', '--name-status', '-r', '-M', sha]);
+  const [
+    id = sha,
+    authorName = '',
+    authorEmail = '',
+    timestamp = '',
+    committerName = '',
+    committerEmail = '',
+    message = '',
+  ] = (await git(repoDir, ['show', '-s', `--format=${format}`, sha])).split('\0');
+  const changes = await git(repoDir, [
+    'diff-tree',
+    '--root',
+    '--no-commit-id',
+    '--name-status',
+    '-r',
+    '-M',
+    sha,
+  ]);
   const added: string[] = [];
   const removed: string[] = [];
   const modified: string[] = [];

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
@@ -51,8 +52,8 @@ const TEXT_TYPES =
 
 /**
  * The API Gateway HTTP API (payload format 2.0) event for a request to the local server, so a Lambda
- * handler runs unchanged. Textual bodies are passed as text when they survive UTF-8 decoding byte
- * for byte; anything else is base64 with `isBase64Encoded`, as API Gateway does with binary media.
+ * handler runs unchanged. Textual bodies that are valid UTF-8 (so decode and re-encode byte for byte)
+ * are passed as text; anything else is base64 with `isBase64Encoded`, as API Gateway does with binary media.
  */
 export function toApiGatewayEvent(
   req: IncomingMessage,
@@ -105,13 +106,8 @@ export function toApiGatewayEvent(
   if (Object.keys(query).length > 0) event.queryStringParameters = query;
   if (Object.keys(pathParameters).length > 0) event.pathParameters = { ...pathParameters };
   if (body.length > 0) {
-    const text = body.toString('utf8');
-    if (
-      TEXT_TYPES.test(headers['content-type'] ?? '') &&
-      Buffer.byteLength(text) === body.length &&
-      Buffer.from(text).equals(body)
-    ) {
-      event.body = text;
+    if (TEXT_TYPES.test(headers['content-type'] ?? '') && isUtf8(body)) {
+      event.body = body.toString('utf8');
     } else {
       event.body = body.toString('base64');
       event.isBase64Encoded = true;
