@@ -16,3 +16,17 @@ export const dockerContextExcludes = [
   'coverage',
   '*.log',
 ] as const;
+
+/**
+ * The runner image's build context: the repository root reduced to what functions/runner/Dockerfile
+ * copies (package files and functions/). Docker ignore semantics: `*` drops everything, `!` brings a
+ * path back, later lines win. Keeps the image hash stable when docs or tests change; a Dockerfile
+ * that COPYs more must be listed here too.
+ */
+export const runnerContextExcludes = [
+  '*',
+  '!package.json',
+  '!package-lock.json',
+  '!functions',
+  ...dockerContextExcludes,
+] as const;

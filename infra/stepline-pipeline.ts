@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, Fn, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Fn, IgnoreMode, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   HttpApi,
@@ -55,7 +55,7 @@ import {
   type SecretSpec,
 } from './config.ts';
 import { resourceFinding, suppress } from './nag.ts';
-import { dockerContextExcludes, repoRoot } from './paths.ts';
+import { repoRoot, runnerContextExcludes } from './paths.ts';
 import { PipelineFunction } from './pipeline-function.ts';
 
 /** Name of the runner's container in its task definition (`RunnerContainerName`). */
@@ -314,7 +314,8 @@ export class StepLinePipeline extends Construct {
       image: ContainerImage.fromAsset(repoRoot, {
         file: 'functions/runner/Dockerfile',
         platform: Platform.LINUX_ARM64,
-        exclude: [...dockerContextExcludes],
+        exclude: [...runnerContextExcludes],
+        ignoreMode: IgnoreMode.DOCKER,
       }),
       logging: LogDrivers.awsLogs({ streamPrefix: 'runner', logGroup: runnerLogs }),
       environment: {
@@ -383,7 +384,12 @@ export class StepLinePipeline extends Construct {
     this.grantSecretRead(reportStatus, 'ReadProviderTokens', tokenSecretArns);
     const runsObjects = this.artifactBucket.arnForObjects('runs/*');
     fetchSource.role.addToPrincipalPolicy(
-      new PolicyStatement({ sid: 'WriteRunArtifacts', actions: ['s3:PutObject'], resources: [runsObjects] }),
+      new PolicyStatement({
+        sid: 'WriteRunArtifacts',
+        // Large archives are multipart uploads; a failed one is aborted.
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        resources: [runsObjects],
+      }),
     );
     suppress(fetchSource.role, [
       {
@@ -666,7 +672,10 @@ export class StepLinePipeline extends Construct {
         sid: 'ListRunsAndCaches',
         actions: ['s3:ListBucket'],
         resources: [this.artifactBucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': ['runs/*', 'caches/*'] } },
+        // IfExists: a GetObject/HeadObject of a missing cache key is checked against ListBucket without an
+        // s3:prefix; allowing it makes S3 answer 404 (a cache miss) instead of 403. Listings stay limited
+        // to runs/ and caches/.
+        conditions: { StringLikeIfExists: { 's3:prefix': ['runs/*', 'caches/*'] } },
       }),
     );
     taskRole.addToPrincipalPolicy(

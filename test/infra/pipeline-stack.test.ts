@@ -257,7 +257,7 @@ describe('least privilege of the runner and the Lambdas', () => {
     ]);
     const list = statement(role, 'ListRunsAndCaches');
     expect(resources(list)).toEqual([stack.resolve(bucket.bucketArn)]);
-    expect(list.Condition).toEqual({ StringLike: { 's3:prefix': ['runs/*', 'caches/*'] } });
+    expect(list.Condition).toEqual({ StringLikeIfExists: { 's3:prefix': ['runs/*', 'caches/*'] } });
   });
 
   it('lets the runner report task results and nothing more', () => {
@@ -288,10 +288,10 @@ describe('least privilege of the runner and the Lambdas', () => {
     );
   });
 
-  it('lets FetchSource put objects under runs/ and read the provider tokens', () => {
+  it('lets FetchSource put (and abort multipart uploads of) objects under runs/ and read the provider tokens', () => {
     const role = stack.pipeline.functions.fetchSource.role;
     const put = statement(role, 'WriteRunArtifacts');
-    expect(actions(put)).toEqual(['s3:PutObject']);
+    expect(actions(put).sort()).toEqual(['s3:AbortMultipartUpload', 's3:PutObject']);
     expect(resources(put)).toEqual([stack.resolve(stack.pipeline.artifactBucket.arnForObjects('runs/*'))]);
     expect(resources(statement(role, 'ReadProviderTokens'))).toEqual(
       ['stepline/github/token', 'stepline/gitlab/token'].map((n) =>
