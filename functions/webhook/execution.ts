@@ -45,23 +45,33 @@ function trimCommit(commit: PushCommit, files: number): PushCommit {
   };
 }
 
-function size(event: PushEvent): number {
-  return Buffer.byteLength(JSON.stringify(event));
+/** The execution input: the push and its JSON text, which is what Step Functions measures. */
+export interface ExecutionInput {
+  push: PushEvent;
+  json: string;
+}
+
+function input(push: PushEvent): ExecutionInput {
+  return { push, json: JSON.stringify(push) };
+}
+
+/** Whether JSON text fits the input limit; a UTF-16 unit is at most 3 UTF-8 bytes, so short text skips encoding. */
+function fits(json: string): boolean {
+  return json.length * 3 <= MAX_INPUT_BYTES || Buffer.byteLength(json) <= MAX_INPUT_BYTES;
 }
 
 /**
  * The push as it goes into the execution: at most {@link MAX_COMMITS} commits, bounded file lists and
  * messages, and in any case under {@link MAX_INPUT_BYTES}. Trigger rules have already seen every path.
  */
-export function fitExecutionInput(push: PushEvent): PushEvent {
-  let fitted: PushEvent = {
+export function fitExecutionInput(push: PushEvent): ExecutionInput {
+  let fitted = input({
     ...push,
     headCommit: trimCommit(push.headCommit, MAX_FILES_PER_LIST),
     commits: push.commits.slice(-MAX_COMMITS).map((c) => trimCommit(c, MAX_FILES_PER_LIST)),
-  };
-  if (size(fitted) <= MAX_INPUT_BYTES) return fitted;
-  fitted = { ...fitted, commits: fitted.commits.map((c) => trimCommit(c, 0)) };
-  if (size(fitted) <= MAX_INPUT_BYTES) return fitted;
-  fitted = { ...fitted, headCommit: trimCommit(fitted.headCommit, 0), commits: [] };
-  return fitted;
+  });
+  if (fits(fitted.json)) return fitted;
+  fitted = input({ ...fitted.push, commits: fitted.push.commits.map((c) => trimCommit(c, 0)) });
+  if (fits(fitted.json)) return fitted;
+  return input({ ...fitted.push, headCommit: trimCommit(fitted.push.headCommit, 0), commits: [] });
 }

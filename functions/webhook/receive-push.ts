@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { DeploymentConfig, RepositoryConfig, SecretRef } from '#shared/deployment-config.ts';
 import { Provider } from '#shared/push-event.ts';
-import { executionArn, executionName, fitExecutionInput } from './execution.ts';
+import { type ExecutionInput, executionArn, executionName, fitExecutionInput } from './execution.ts';
 import { adapters, type Headers, type NormalizedPush } from './providers.ts';
 import { verifySignature } from './signature.ts';
 import { matchesRepository, whyNotTriggered } from './triggers.ts';
@@ -179,7 +179,7 @@ export async function receivePush(req: RawRequest, deps: WebhookDeps): Promise<R
   return startExecution(fitExecutionInput(chosen.event), deps);
 }
 
-async function startExecution(push: ReturnType<typeof fitExecutionInput>, deps: WebhookDeps): Promise<Reply> {
+async function startExecution({ push, json }: ExecutionInput, deps: WebhookDeps): Promise<Reply> {
   const name = executionName(push.provider, push.deliveryId);
   const context = {
     provider: push.provider,
@@ -191,7 +191,7 @@ async function startExecution(push: ReturnType<typeof fitExecutionInput>, deps: 
   };
   try {
     const out = await deps.sfn.send(
-      new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name, input: JSON.stringify(push) }),
+      new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name, input: json }),
     );
     const arn = out.executionArn ?? executionArn(deps.stateMachineArn, name);
     deps.logger.info('pipeline started', { ...context, executionArn: arn });
