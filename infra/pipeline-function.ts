@@ -5,6 +5,7 @@ import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { suppress } from './nag.ts';
 import { repoRoot } from './paths.ts';
 
 /** Props of {@link PipelineFunction}. */
@@ -80,5 +81,12 @@ export class PipelineFunction extends Construct {
       },
     });
     this.function.node.addDependency(this.role);
+    suppress(this.function, [
+      {
+        id: 'AwsSolutions-L1',
+        reason:
+          'Node.js 22 is pinned on purpose: handlers are bundled for node22 and the local runtime supports Node 20+.',
+      },
+    ]);
   }
 }
