@@ -1,0 +1,27 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stepline } from './cli.ts';
+
+describe('stepline demo (npm start)', () => {
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'stepline-demo-'));
+  });
+  afterAll(async () => {
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('starts a run from a real git push and shows it through build and test', async () => {
+    const { code, stdout, stderr } = await stepline(['demo', '--data', dataDir, '--port', '0']);
+
+    expect(stdout).toMatch(/remote: stepline: refs\/heads\/main → execution github-/);
+    expect(stdout).toMatch(/✓ Build/);
+    expect(stdout).toMatch(/✓ Test/);
+    expect(stdout).toMatch(/✗ PublishImage .*NotImplementedError/);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
+});
