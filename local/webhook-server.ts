@@ -179,8 +179,7 @@ async function serve(
   try {
     body = await readBody(req, MAX_BODY_BYTES);
   } catch (error) {
-    if (error instanceof BodyTooLargeError)
-      return sendJson(res, 413, { message: error.message }, { connection: 'close' });
+    if (error instanceof BodyTooLargeError) return sendJson(res, 413, { message: error.message });
     throw error;
   }
   const { route, params } = found;

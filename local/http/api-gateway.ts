@@ -16,34 +16,36 @@ export class BodyTooLargeError extends Error {
 /**
  * Reads a request body, refusing it as soon as it passes `limitBytes` (from `content-length`
  * before reading, or while counting chunks) so an oversized body is never held in memory. The
- * rest of a refused body is drained and dropped, so the client still reads the 413.
+ * rest of a refused body is read and dropped while the 413 goes out, so a client that is still
+ * sending reads the answer instead of a reset; past another `limitBytes` the connection is cut.
  */
 export function readBody(req: IncomingMessage, limitBytes = DEFAULT_BODY_LIMIT_BYTES): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limitBytes) {
-      req.resume();
-      reject(new BodyTooLargeError(limitBytes));
-      return;
-    }
     const chunks: Buffer[] = [];
     let received = 0;
-    const onData = (chunk: Buffer) => {
+    let refused = false;
+    const refuse = () => {
+      refused = true;
+      chunks.length = 0;
+      reject(new BodyTooLargeError(limitBytes));
+    };
+    req.on('data', (chunk: Buffer) => {
       received += chunk.length;
-      if (received > limitBytes) {
-        chunks.length = 0;
-        req.off('data', onData);
-        req.off('end', onEnd);
-        req.resume();
-        reject(new BodyTooLargeError(limitBytes));
+      if (refused) {
+        if (received > 2 * limitBytes) req.destroy();
         return;
       }
+      if (received > limitBytes) return refuse();
       chunks.push(chunk);
-    };
-    const onEnd = () => resolve(Buffer.concat(chunks, received));
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', reject);
+    });
+    req.on('end', () => {
+      if (!refused) resolve(Buffer.concat(chunks, received));
+    });
+    req.on('error', (error) => {
+      if (!refused) reject(error);
+    });
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limitBytes) refuse();
   });
 }
 
