@@ -42,7 +42,7 @@ export function render(substitutions: Substitutions, definition: string = readDe
   const missing = placeholders.filter((key) => typeof substitutions[key] !== 'string');
   if (missing.length > 0) throw new Error(`missing substitution ${missing.map((k) => `"${k}"`).join(', ')}`);
   for (const [key, value] of Object.entries(substitutions)) {
-    if (/["\\\u0000-\u001f]/.test(value))
+    if (JSON.stringify(value) !== `"${value}"`)
       throw new Error(
         `substitution "${key}" has a character JSON would need escaped: ${JSON.stringify(value)}`,
       );

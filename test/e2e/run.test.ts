@@ -68,10 +68,7 @@ describe('stepline run', () => {
     const broken = join(work, 'hello-broken');
     await cp(example, broken, { recursive: true });
     const greeting = join(broken, 'src', 'greeting.js');
-    await writeFile(
-      greeting,
-      (await readFile(greeting, 'utf8')).replace('`Hello, ${trimmed}!`', '`Bye, ${trimmed}!`'),
-    );
+    await writeFile(greeting, (await readFile(greeting, 'utf8')).replace('`Hello, $', '`Bye, $'));
 
     const { code, stdout } = await stepline(['run', broken, '--data', dataDir]);
 
