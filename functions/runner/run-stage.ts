@@ -193,6 +193,13 @@ async function executeStage(
   }
   if (input.stage === 'publish') notImplemented('PublishImage (container image build and push)');
   const stage = input.stage === 'build' ? config.build : config.test;
+  if (stage.image) {
+    // Said plainly, not skipped silently: per-stage runner images need a task-definition
+    // revision per image, which this release does not register yet.
+    warn(
+      `${input.stage}.image "${stage.image}" is not honoured yet: the commands run in this runner's own image`,
+    );
+  }
   signal.throwIfAborted();
 
   const scratch = await mkdtemp(join(tmpdir(), 'stepline-runner-'));
