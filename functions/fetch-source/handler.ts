@@ -1,7 +1,6 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { DeploymentConfig } from '#shared/deployment-config.ts';
-import { formatZodError } from '#shared/format-zod-error.ts';
+import { DeploymentConfigJson, parseEnv } from '#shared/env.ts';
 import { createLogger } from '#shared/logger.ts';
 import { resolveSecretRef } from '#shared/provider-api.ts';
 import { gitArchiver } from '#shared/source-archive.ts';
@@ -13,30 +12,14 @@ export const FetchSourceEnv = z.object({
   /** Bucket for run artifacts: `runs/<run>/source.tar.gz` and `runs/<run>/stepline.json`. */
   ARTIFACT_BUCKET: z.string().min(1),
   /** The deployment configuration as JSON: which repositories, their `providerToken` and `apiUrl`. */
-  STEPLINE_CONFIG: z
-    .string()
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: `not JSON: ${(error as Error).message}` });
-        return z.NEVER;
-      }
-    })
-    .pipe(DeploymentConfig),
+  STEPLINE_CONFIG: DeploymentConfigJson,
   /** `provider` (AWS: the provider's archive API) or `git` (local runtime: `git archive` of a local repository). */
   SOURCE_ARCHIVER: z.enum(['provider', 'git']).default('provider'),
   /** Largest compressed source archive stored, in MiB. */
   MAX_SOURCE_MIB: z.coerce.number().int().positive().default(500),
 });
 
-const parsed = FetchSourceEnv.safeParse(process.env);
-if (!parsed.success) {
-  throw new Error(
-    `fetch-source function environment is invalid:\n  ${formatZodError(parsed.error).join('\n  ')}`,
-  );
-}
-const env = parsed.data;
+const env = parseEnv(FetchSourceEnv, process.env, 'fetch-source');
 const logger = createLogger('stepline-fetch-source');
 const s3 = new S3Client({});
 

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { DeploymentConfig } from '#shared/deployment-config.ts';
-import { formatZodError } from '#shared/format-zod-error.ts';
+import { DeploymentConfigJson, parseEnv } from '#shared/env.ts';
 import { createLogger } from '#shared/logger.ts';
 import { resolveSecretRef } from '#shared/provider-api.ts';
 import { createReportStatusHandler, deploymentStatusPublisher } from './create-handler.ts';
@@ -12,17 +11,7 @@ export { createReportStatusHandler, deploymentStatusPublisher } from './create-h
 export const ReportStatusEnv = z
   .object({
     /** The deployment configuration as JSON: each repository's `providerToken` and `apiUrl`. */
-    STEPLINE_CONFIG: z
-      .string()
-      .transform((text, ctx) => {
-        try {
-          return JSON.parse(text) as unknown;
-        } catch (error) {
-          ctx.addIssue({ code: 'custom', message: `not JSON: ${(error as Error).message}` });
-          return z.NEVER;
-        }
-      })
-      .pipe(DeploymentConfig),
+    STEPLINE_CONFIG: DeploymentConfigJson,
     /** Region of the state machine, for the console link each status points at. */
     AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected an AWS region like eu-west-1'),
     /** `provider` (AWS) or `local` (append to `<STEPLINE_DATA_DIR>/statuses/<run>.jsonl`). */
@@ -34,13 +23,7 @@ export const ReportStatusEnv = z
     message: 'required when STATUS_PUBLISHER is "local"',
   });
 
-const parsed = ReportStatusEnv.safeParse(process.env);
-if (!parsed.success) {
-  throw new Error(
-    `report-status function environment is invalid:\n  ${formatZodError(parsed.error).join('\n  ')}`,
-  );
-}
-const env = parsed.data;
+const env = parseEnv(ReportStatusEnv, process.env, 'report-status');
 const logger = createLogger('stepline-report-status');
 
 /** ReportPending/ReportSuccess/ReportFailure states: `{status, push, run, failure?}`. */

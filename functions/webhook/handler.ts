@@ -1,7 +1,6 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
-import { DeploymentConfig } from '#shared/deployment-config.ts';
-import { formatZodError } from '#shared/format-zod-error.ts';
+import { DeploymentConfigJson, parseEnv } from '#shared/env.ts';
 import { createLogger } from '#shared/logger.ts';
 import { createHandler } from './create-handler.ts';
 import { awsSecretResolver } from './resolve-secret.ts';
@@ -15,29 +14,10 @@ const StateMachineArn = z.string().regex(/^arn:[\w-]+:states:[\w-]+:\d{12}:state
 export const WebhookEnv = z.object({
   STATE_MACHINE_ARN: StateMachineArn,
   /** The deployment configuration as JSON, the same document the CDK app read. */
-  STEPLINE_CONFIG: z
-    .string()
-    .transform((text, ctx) => {
-      try {
-        return JSON.parse(text) as unknown;
-      } catch (error) {
-        ctx.addIssue({ code: 'custom', message: `not JSON: ${(error as Error).message}` });
-        return z.NEVER;
-      }
-    })
-    .pipe(DeploymentConfig),
+  STEPLINE_CONFIG: DeploymentConfigJson,
 });
 
-function parseEnv(env: NodeJS.ProcessEnv): z.infer<typeof WebhookEnv> {
-  const parsed = WebhookEnv.safeParse(env);
-  if (!parsed.success)
-    throw new Error(
-      `webhook function environment is invalid:\n  ${formatZodError(parsed.error).join('\n  ')}`,
-    );
-  return parsed.data;
-}
-
-const env = parseEnv(process.env);
+const env = parseEnv(WebhookEnv, process.env, 'webhook');
 const logger = createLogger('stepline-webhook');
 const sfn = new SFNClient({});
 
