@@ -3,7 +3,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { localSecretResolver, type ResolveSecret } from '#functions/webhook/resolve-secret.ts';
 import { launchOnHost } from '#local/ecs/host-executor.ts';
 import { bundleRunner } from '#local/ecs/runner-bundle.ts';
 import { localLambdas } from '#local/lambdas.ts';
@@ -14,6 +13,7 @@ import { localSubstitutions } from '#local/substitutions.ts';
 import { startWebhookServer } from '#local/webhook-server.ts';
 import type { DeploymentConfig } from '#shared/deployment-config.ts';
 import { createLogger } from '#shared/logger.ts';
+import { localSecretResolver, type ResolveSecret } from '#shared/secrets.ts';
 import { render } from '#state-machines/pipeline.ts';
 
 const ecsRunTask = 'arn:aws:states:::ecs:runTask.waitForTaskToken';

@@ -5,10 +5,10 @@ import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { createHandler } from '#functions/webhook/create-handler.ts';
 import { MAX_BODY_BYTES } from '#functions/webhook/receive-push.ts';
-import type { ResolveSecret } from '#functions/webhook/resolve-secret.ts';
 import { DeploymentConfig } from '#shared/deployment-config.ts';
 import { createLogger } from '#shared/logger.ts';
 import { providers } from '#shared/push-event.ts';
+import type { ResolveSecret } from '#shared/secrets.ts';
 import {
   BodyTooLargeError,
   localLambdaContext,

@@ -2,7 +2,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
 import { DeploymentConfigJson, parseEnv } from '#shared/env.ts';
 import { createLogger } from '#shared/logger.ts';
-import { resolveSecretRef } from '#shared/provider-api.ts';
+import { awsSecretResolver } from '#shared/secrets.ts';
 import { gitArchiver } from '#shared/source-archive.ts';
 import { createFetchSourceHandler, deploymentArchiver } from './create-handler.ts';
 
@@ -30,7 +30,7 @@ export const handler = createFetchSourceHandler({
   archiver:
     env.SOURCE_ARCHIVER === 'git'
       ? gitArchiver()
-      : deploymentArchiver(env.STEPLINE_CONFIG, (ref) => resolveSecretRef(ref)),
+      : deploymentArchiver(env.STEPLINE_CONFIG, awsSecretResolver()),
   logger,
   maxSourceBytes: env.MAX_SOURCE_MIB * 1024 * 1024,
 });

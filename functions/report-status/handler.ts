@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { DeploymentConfigJson, parseEnv } from '#shared/env.ts';
 import { createLogger } from '#shared/logger.ts';
-import { resolveSecretRef } from '#shared/provider-api.ts';
+import { awsSecretResolver } from '#shared/secrets.ts';
 import { createReportStatusHandler, deploymentStatusPublisher } from './create-handler.ts';
 import { consoleExecutionUrl } from './report-status.ts';
 import { localStatusPublisher } from './status-publishers.ts';
@@ -31,7 +31,7 @@ export const handler = createReportStatusHandler({
   publish:
     env.STATUS_PUBLISHER === 'local' && env.STEPLINE_DATA_DIR
       ? localStatusPublisher(env.STEPLINE_DATA_DIR)
-      : deploymentStatusPublisher(env.STEPLINE_CONFIG, (ref) => resolveSecretRef(ref), logger),
+      : deploymentStatusPublisher(env.STEPLINE_CONFIG, awsSecretResolver(), logger),
   executionUrl: (run) => consoleExecutionUrl(env.AWS_REGION, run.executionArn),
   logger,
 });

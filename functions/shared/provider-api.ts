@@ -1,6 +1,5 @@
-import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import picomatch from 'picomatch';
-import type { DeploymentConfig, RepositoryConfig, SecretRef } from './deployment-config.ts';
+import type { DeploymentConfig, RepositoryConfig } from './deployment-config.ts';
 import type { Provider } from './push-event.ts';
 
 /** `fetch` as the provider clients call it; tests pass one bound to a loopback server. */
@@ -104,27 +103,4 @@ export function findRepositoryConfig(
       entry.provider === provider &&
       (entry.name === '*' || picomatch(entry.name, { nocase: true, dot: true })(fullName)),
   );
-}
-
-/** Seconds a Secrets Manager value is reused between invocations. */
-export const secretMaxAgeSeconds = 300;
-
-/**
- * A provider token's value: `{secretName}` from Secrets Manager (cached), `{env}` from the
- * environment, `{value}` as written. Errors name the secret, never its value.
- */
-export async function resolveSecretRef(
-  ref: SecretRef,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<string> {
-  if ('value' in ref) return ref.value;
-  if ('env' in ref) {
-    const value = env[ref.env];
-    if (!value) throw new Error(`environment variable ${ref.env} holding a provider token is not set`);
-    return value;
-  }
-  const value = await getSecret(ref.secretName, { maxAge: secretMaxAgeSeconds });
-  if (typeof value === 'string' && value !== '') return value;
-  if (value instanceof Uint8Array && value.length > 0) return Buffer.from(value).toString('utf8');
-  throw new Error(`secret "${ref.secretName}" has no string value`);
 }

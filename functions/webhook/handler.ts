@@ -2,8 +2,8 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
 import { DeploymentConfigJson, parseEnv } from '#shared/env.ts';
 import { createLogger } from '#shared/logger.ts';
+import { awsSecretResolver } from '#shared/secrets.ts';
 import { createHandler } from './create-handler.ts';
-import { awsSecretResolver } from './resolve-secret.ts';
 
 export { createHandler } from './create-handler.ts';
 

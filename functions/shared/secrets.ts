@@ -1,6 +1,7 @@
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
-import type { SecretRef } from '#shared/deployment-config.ts';
+import type { SecretRef } from './deployment-config.ts';
 
+/** A secret's value from its reference: webhook secrets and provider tokens alike. */
 export type ResolveSecret = (ref: SecretRef) => Promise<string>;
 
 /** Seconds a secret value is reused between invocations before Secrets Manager is asked again. */
@@ -40,6 +41,6 @@ export function localSecretResolver(env: NodeJS.ProcessEnv = process.env): Resol
 
 function fromEnv(env: NodeJS.ProcessEnv, name: string): string {
   const value = env[name];
-  if (!value) throw new Error(`environment variable ${name} holding a webhook secret is not set`);
+  if (!value) throw new Error(`environment variable ${name} holding a secret is not set`);
   return value;
 }
