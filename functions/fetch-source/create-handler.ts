@@ -1,9 +1,9 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import type { DeploymentConfig, SecretRef } from '#shared/deployment-config.ts';
+import { type DeploymentConfig, findRepositoryConfig, type SecretRef } from '#shared/deployment-config.ts';
 import { SourceFetchError } from '#shared/errors.ts';
-import { type Fetch, findRepositoryConfig } from '#shared/provider-api.ts';
+import type { Fetch } from '#shared/provider-api.ts';
 import { providerArchiver, type SourceArchiver } from '#shared/source-archive.ts';
 import { type FetchSourceDeps, fetchSource, type SourceResult } from './fetch-source.ts';
 

@@ -1,3 +1,4 @@
+import picomatch from 'picomatch';
 import { z } from 'zod';
 import { Provider } from './push-event.ts';
 
@@ -77,3 +78,35 @@ export const DeploymentConfig = z.strictObject({
   notificationEmails: z.array(z.email()).default([]),
 });
 export type DeploymentConfig = z.infer<typeof DeploymentConfig>;
+
+const repositoryMatchers = new Map<string, (fullName: string) => boolean>();
+
+/**
+ * Whether a configured repository `name` covers a pushed repository. The name is a picomatch glob
+ * over `owner/name` (`acme/*`, `acme/**` for GitLab subgroups); a lone `*` means any repository.
+ * Case-insensitive, because the providers treat repository paths so; `dot`, because a repository
+ * may be named `.github`.
+ */
+export function matchesRepository(pattern: string, fullName: string): boolean {
+  if (pattern === '*') return true;
+  let matcher = repositoryMatchers.get(pattern);
+  if (!matcher) {
+    matcher = picomatch(pattern, { nocase: true, dot: true });
+    repositoryMatchers.set(pattern, matcher);
+  }
+  return matcher(fullName);
+}
+
+/**
+ * The deployment's entry for a pushed repository: same provider, and a `name` that
+ * {@link matchesRepository covers} it. The first such entry wins, as in the webhook.
+ */
+export function findRepositoryConfig(
+  config: DeploymentConfig,
+  provider: Provider,
+  fullName: string,
+): RepositoryConfig | undefined {
+  return config.repositories.find(
+    (entry) => entry.provider === provider && matchesRepository(entry.name, fullName),
+  );
+}

@@ -1,5 +1,3 @@
-import picomatch from 'picomatch';
-import type { DeploymentConfig, RepositoryConfig } from './deployment-config.ts';
 import type { Provider } from './push-event.ts';
 
 /** `fetch` as the provider clients call it; tests pass one bound to a loopback server. */
@@ -86,21 +84,4 @@ export async function describeResponse(response: Response): Promise<string> {
   }
   const status = `answered ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
   return body ? `${status}: ${body}` : status;
-}
-
-/**
- * The deployment's entry for a pushed repository: same provider, and a `name` that equals the
- * repository or is a picomatch glob covering it (`*` alone means any), case-insensitively as the
- * providers compare. The first such entry wins, as in the webhook.
- */
-export function findRepositoryConfig(
-  config: DeploymentConfig,
-  provider: Provider,
-  fullName: string,
-): RepositoryConfig | undefined {
-  return config.repositories.find(
-    (entry) =>
-      entry.provider === provider &&
-      (entry.name === '*' || picomatch(entry.name, { nocase: true, dot: true })(fullName)),
-  );
 }

@@ -1,11 +1,16 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import type { DeploymentConfig, RepositoryConfig, SecretRef } from '#shared/deployment-config.ts';
+import {
+  type DeploymentConfig,
+  matchesRepository,
+  type RepositoryConfig,
+  type SecretRef,
+} from '#shared/deployment-config.ts';
 import { Provider } from '#shared/push-event.ts';
 import { type ExecutionInput, executionArn, executionName, fitExecutionInput } from './execution.ts';
 import { adapters, type Headers, type NormalizedPush } from './providers.ts';
 import { verifySignature } from './signature.ts';
-import { matchesRepository, whyNotTriggered } from './triggers.ts';
+import { whyNotTriggered } from './triggers.ts';
 
 /** Deliveries above this size are refused with 413 before anything else is done with them. */
 export const MAX_BODY_BYTES = 25 * 1024 * 1024;

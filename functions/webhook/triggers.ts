@@ -1,27 +1,16 @@
 import picomatch from 'picomatch';
-import type { RepositoryConfig, TriggerRules } from '#shared/deployment-config.ts';
+import { matchesRepository, type RepositoryConfig, type TriggerRules } from '#shared/deployment-config.ts';
 import type { PushEvent } from '#shared/push-event.ts';
 
 const matchers = new Map<string, (input: string) => boolean>();
 
-function glob(pattern: string, options: picomatch.PicomatchOptions = {}): (input: string) => boolean {
-  const key = `${options.nocase ? 'i' : ''}:${pattern}`;
-  let matcher = matchers.get(key);
+function glob(pattern: string): (input: string) => boolean {
+  let matcher = matchers.get(pattern);
   if (!matcher) {
-    matcher = picomatch(pattern, { dot: true, ...options });
-    matchers.set(key, matcher);
+    matcher = picomatch(pattern, { dot: true });
+    matchers.set(pattern, matcher);
   }
   return matcher;
-}
-
-/**
- * Whether a configured repository `name` covers a pushed repository. The name is a picomatch glob
- * over `owner/name` (`acme/*`, `acme/**` for GitLab subgroups); a lone `*` means any repository.
- * Case-insensitive, because the providers treat repository paths so.
- */
-export function matchesRepository(pattern: string, fullName: string): boolean {
-  if (pattern === '*') return true;
-  return glob(pattern, { nocase: true })(fullName);
 }
 
 /** The configured repositories whose `name` covers `fullName`, in configuration order. */
