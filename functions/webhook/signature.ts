@@ -27,9 +27,11 @@ export function expectedSignature(scheme: SignatureScheme, secret: string, body:
 }
 
 /**
- * Checks a signature header against the raw body bytes in constant time. Both sides are hashed
- * to 32-byte digests before `timingSafeEqual`, so a header of any length or shape is compared
- * the same way and nothing returns early on a length difference.
+ * Checks a signature header against the raw body bytes in constant time. For the HMAC schemes the
+ * header must be a well-formed hex SHA-256 digest (its shape is public, so refusing a malformed one
+ * at once reveals nothing); its 32 bytes are then compared with the expected digest by
+ * `timingSafeEqual`. A shared token can have any length, so both sides are hashed to 32 bytes
+ * first and nothing returns early on a length difference.
  */
 export function verifySignature(
   scheme: SignatureScheme,
@@ -37,10 +39,16 @@ export function verifySignature(
   secret: string,
   body: Buffer,
 ): boolean {
-  const expected = expectedSignature(scheme, secret, body);
-  // Hex digests are case-insensitive; the token is not.
-  const given = scheme === 'token' ? provided : provided.trim().toLowerCase();
-  return timingSafeEqual(digest(given), digest(expected));
+  if (scheme === 'token') return timingSafeEqual(digest(provided), digest(secret));
+  const hex = scheme === 'hmac-sha256-prefixed' ? withoutPrefix(provided.trim()) : provided.trim();
+  if (hex === undefined || !hexDigest.test(hex)) return false;
+  return timingSafeEqual(Buffer.from(hex, 'hex'), createHmac('sha256', secret).update(body).digest());
+}
+
+const hexDigest = /^[0-9a-fA-F]{64}$/;
+
+function withoutPrefix(header: string): string | undefined {
+  return header.slice(0, 7).toLowerCase() === 'sha256=' ? header.slice(7) : undefined;
 }
 
 function digest(text: string): Buffer {

@@ -132,15 +132,18 @@ export function sendApiGatewayResult(res: ServerResponse, result: APIGatewayProx
     res.end(body);
     return;
   }
+  // Text goes out as a string: Node then sends the head and body in one write.
   const body =
     result.body === undefined
-      ? Buffer.alloc(0)
-      : Buffer.from(result.body, result.isBase64Encoded ? 'base64' : 'utf8');
+      ? ''
+      : result.isBase64Encoded
+        ? Buffer.from(result.body, 'base64')
+        : result.body;
   const headers: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(result.headers ?? {}))
     headers[name.toLowerCase()] = String(value);
   if (result.cookies && result.cookies.length > 0) headers['set-cookie'] = result.cookies;
-  headers['content-length'] = String(body.length);
+  headers['content-length'] = String(Buffer.byteLength(body));
   res.writeHead(result.statusCode ?? 200, headers);
   res.end(body);
 }
