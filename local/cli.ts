@@ -11,7 +11,15 @@ import { serveCommand } from './commands/serve.ts';
 import { validateDirectory } from './commands/validate.ts';
 import { postReceive } from './git/post-receive.ts';
 
-const write = (line: string) => process.stdout.write(`${line}\n`);
+// Output piped into `head` and the like may close early: the run still finishes and is recorded.
+let stdoutOpen = true;
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+  stdoutOpen = false;
+});
+const write = (line: string) => {
+  if (stdoutOpen) process.stdout.write(`${line}\n`);
+};
 const fail = (line: string) => process.stderr.write(`${line}\n`);
 
 function port(value: string): number {

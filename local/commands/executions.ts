@@ -63,7 +63,8 @@ export function formatVisit(visit: StateVisit): string {
   const retries =
     visit.retries > 0 ? ` (after ${visit.retries} ${visit.retries === 1 ? 'retry' : 'retries'})` : '';
   const error = visit.outcome === 'failed' && visit.error ? `  ${visit.error}` : '';
-  return `  ${mark} ${visit.name.padEnd(20)} ${formatDuration(visit.durationMs).padStart(9)}${retries}${error}`;
+  const summary = visit.summary ? `  ${visit.summary}` : '';
+  return `  ${mark} ${visit.name.padEnd(20)} ${formatDuration(visit.durationMs).padStart(9)}${retries}${error}${summary}`;
 }
 
 /** `stepline executions show NAME`: the execution as a story, then its failure in full. */

@@ -8,10 +8,49 @@ export interface StateVisit {
   exitedAt?: Date;
   durationMs?: number;
   outcome: 'running' | 'succeeded' | 'failed';
-  error?: string;
+  error?: string | undefined;
   cause?: string | undefined;
   /** Attempts that failed and were retried before this visit's outcome. */
   retries: number;
+  /** What the step produced, in a few words (tests passed, cache restored, …). */
+  summary?: string | undefined;
+}
+
+/** Where each step keeps its result in the state (the ASL's `ResultPath`). */
+const resultPaths: Record<string, string> = { FetchSource: 'source', Build: 'build', Test: 'test' };
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** A few words on what a step produced, read from the state output it left. */
+export function summarizeStep(stateName: string, stateOutput: string | undefined): string | undefined {
+  const path = resultPaths[stateName];
+  if (!path || !stateOutput) return undefined;
+  let result: Record<string, unknown> | undefined;
+  try {
+    result = (JSON.parse(stateOutput) as Record<string, Record<string, unknown> | undefined>)[path];
+  } catch {
+    return undefined;
+  }
+  if (!result) return undefined;
+  const parts: string[] = [];
+  if (typeof result.files === 'number') parts.push(`${plural(result.files, 'file')}, stepline.yml valid`);
+  const commands = result.commands as unknown[] | undefined;
+  if (Array.isArray(commands))
+    parts.push(`${plural(commands.length, 'command')} in ${formatDuration(Number(result.commandsMs))}`);
+  const tests = result.tests as
+    | { total: number; passed: number; failed: number; skipped: number }
+    | undefined;
+  if (tests)
+    parts.push(
+      `${plural(tests.total, 'test')}: ${tests.passed} passed, ${tests.failed} failed, ${tests.skipped} skipped`,
+    );
+  const cache = result.cache as { restored: boolean; saved: boolean } | undefined;
+  if (cache) parts.push(cache.restored ? 'cache restored' : cache.saved ? 'cache saved' : 'cache miss');
+  const artifacts = result.artifacts as { files: number } | undefined;
+  if (artifacts) parts.push(`${plural(artifacts.files, 'artifact')} kept`);
+  return parts.length > 0 ? parts.join(', ') : undefined;
 }
 
 function details(event: LocalHistoryEvent): Record<string, unknown> | undefined {
@@ -59,20 +98,28 @@ export class StoryBuilder {
       const visit = this.current;
       visit.exitedAt = new Date(event.timestamp);
       visit.durationMs = visit.exitedAt.getTime() - visit.enteredAt.getTime();
-      if (visit.outcome === 'running') visit.outcome = 'succeeded';
+      if (visit.outcome === 'running') {
+        visit.outcome = 'succeeded';
+        visit.summary = summarizeStep(
+          visit.name,
+          info?.output === undefined ? undefined : String(info.output),
+        );
+      }
       this.current = undefined;
       return { finished: visit };
     }
     if (this.current && failureType.test(type) && !type.startsWith('Execution')) {
-      if (this.current.error !== undefined) this.current.retries++;
       this.current.outcome = 'failed';
       this.current.error = String(info?.error ?? type);
       this.current.cause = info?.cause === undefined ? undefined : String(info.cause);
       return {};
     }
-    if (this.current && /(Scheduled|Started)$/.test(type) && this.current.outcome === 'failed') {
+    if (this.current && /Scheduled$/.test(type) && this.current.outcome === 'failed') {
       // A new attempt of the same state: the previous failure was retried.
+      this.current.retries++;
       this.current.outcome = 'running';
+      this.current.error = undefined;
+      this.current.cause = undefined;
     }
     if (type.startsWith('Execution') && failureType.test(type) && this.current) {
       const visit = this.current;

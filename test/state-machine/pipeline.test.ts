@@ -207,7 +207,9 @@ describe('the pipeline state machine', () => {
 
     expect(description.status).toBe('SUCCEEDED');
     expect(calls).toBe(2);
-    expect(visits.filter((v) => v.name === 'FetchSource')).toHaveLength(1);
+    expect(visits.filter((v) => v.name === 'FetchSource')).toEqual([
+      expect.objectContaining({ outcome: 'succeeded', retries: 1 }),
+    ]);
   });
 
   it('loops through WaitForStaging until the rollout completes', async () => {
