@@ -3,10 +3,10 @@ import { cp, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { loadLocalConfig } from '#local/config.ts';
 import { git, gitCommit } from '#local/git/git.ts';
 import { ensureLocalRemote } from '#local/git/local-remote.ts';
 import { startLocalRuntime } from '#local/runtime.ts';
+import { localDefaultConfig } from '#local/webhook-server.ts';
 import { ExecutionFollower } from './follow.ts';
 import { formatDuration } from './story.ts';
 
@@ -43,7 +43,8 @@ function gitPush(cwd: string, write: (line: string) => void): Promise<number> {
 export async function demoCommand(options: DemoOptions): Promise<number> {
   const { write } = options;
   const dataDir = resolve(options.dataDir);
-  const { config } = loadLocalConfig(undefined, options.secret);
+  // The demo accepts only its own pushes, whatever stepline.config.json (an AWS deployment's) says.
+  const config = localDefaultConfig(options.secret);
   write('Stepline demo: one git push, through the same state machine and handlers that run on AWS.');
   write('');
   write('1. Starting the local runtime (API Gateway, Step Functions, Lambda, ECS and S3 stand-ins)…');
@@ -74,7 +75,6 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
       dataDir,
       fullName: 'demo/hello-service',
       webhookUrl: `${runtime.webhookUrl}/webhooks/github`,
-      secret: options.secret,
     });
     await git(work, ['remote', 'add', 'origin', remote]);
     write(`   work tree ${work}`);

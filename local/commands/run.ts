@@ -4,6 +4,7 @@ import { loadLocalConfig, UsageError } from '#local/config.ts';
 import { git } from '#local/git/git.ts';
 import { buildGitHubPushPayload, deliverGitHubPush, zeroSha } from '#local/git/push-payload.ts';
 import { startLocalRuntime } from '#local/runtime.ts';
+import { localDefaultConfig } from '#local/webhook-server.ts';
 import { ExecutionFollower } from './follow.ts';
 import { formatDuration } from './story.ts';
 import { pushableRepo } from './workspace.ts';
@@ -51,7 +52,10 @@ export async function runCommand(options: RunOptions): Promise<number> {
     () => zeroSha,
   );
   const fullName = `local/${basename(repo.snapshotOf ?? repo.repoDir)}`;
-  const { config } = loadLocalConfig(options.configPath, options.secret);
+  // Without --config the run accepts this push alone; stepline.config.json may be an AWS deployment's.
+  const config = options.configPath
+    ? loadLocalConfig(options.configPath, options.secret).config
+    : localDefaultConfig(options.secret);
   const log = options.json ? () => {} : write;
   if (repo.snapshotOf)
     log(`${repo.snapshotOf} is not a repository of its own: pushing a snapshot commit of its files`);

@@ -16,8 +16,19 @@ export async function git(cwd: string, args: string[], env: NodeJS.ProcessEnv = 
     return stdout.trim();
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr?.trim();
-    throw new Error(`git ${args.join(' ')} failed in ${cwd}${stderr ? `: ${stderr}` : ''}`, { cause: error });
+    // Only the subcommand is named: arguments may hold values that do not belong in a terminal.
+    throw new Error(`git ${subcommand(args)} failed in ${cwd}${stderr ? `: ${stderr}` : ''}`, {
+      cause: error,
+    });
   }
+}
+
+function subcommand(args: string[]): string {
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '-c' || args[i] === '-C') i++;
+    else if (!args[i]!.startsWith('-')) return args[i]!;
+  }
+  return '';
 }
 
 /** Commits Stepline makes itself (snapshots, the demo) carry Stepline's identity, whatever the machine's git config. */

@@ -11,7 +11,6 @@ export interface LocalRemoteOptions {
   /** `owner/name`, also the path of the bare repository under `<dataDir>/git/`. */
   fullName: string;
   webhookUrl: string;
-  secret: string;
 }
 
 /**
@@ -28,7 +27,8 @@ export async function ensureLocalRemote(options: LocalRemoteOptions): Promise<st
   // The hook reads these at push time; the webhook URL changes when the server's port does.
   await git(bare, ['config', 'stepline.webhookUrl', options.webhookUrl]);
   await git(bare, ['config', 'stepline.fullName', options.fullName]);
-  await git(bare, ['config', 'stepline.secret', options.secret]);
+  // The secret stays in the data directory's own file (mode 0600): the hook reads it from there.
+  await git(bare, ['config', 'stepline.dataDir', resolve(options.dataDir)]);
   const hook = join(bare, 'hooks', 'post-receive');
   await writeFile(
     hook,

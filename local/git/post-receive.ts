@@ -1,3 +1,4 @@
+import { localWebhookSecret } from '#local/secret.ts';
 import { git } from './git.ts';
 import { buildGitHubPushPayload, deliverGitHubPush } from './push-payload.ts';
 
@@ -12,7 +13,7 @@ export async function postReceive(
 ): Promise<number> {
   const webhookUrl = await git(gitDir, ['config', 'stepline.webhookUrl']);
   const fullName = await git(gitDir, ['config', 'stepline.fullName']);
-  const secret = await git(gitDir, ['config', 'stepline.secret']);
+  const secret = localWebhookSecret(await git(gitDir, ['config', 'stepline.dataDir']));
   let failures = 0;
   for (const line of stdin.split('\n').filter(Boolean)) {
     const [before = '', after = '', ref = ''] = line.trim().split(/\s+/);

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,5 +23,13 @@ describe('stepline demo (npm start)', () => {
     expect(stdout).toMatch(/✗ PublishImage .*NotImplementedError/);
     expect(stderr).toBe('');
     expect(code).toBe(0);
+  });
+
+  it('keeps the webhook secret out of the local remote it set up', async () => {
+    const secret = (await readFile(join(dataDir, 'webhook-secret'), 'utf8')).trim();
+    const remoteConfig = await readFile(join(dataDir, 'git', 'demo', 'hello-service.git', 'config'), 'utf8');
+
+    expect(secret.length).toBeGreaterThan(20);
+    expect(remoteConfig).not.toContain(secret);
   });
 });

@@ -89,7 +89,38 @@ describe('stepline run', () => {
     expect(stdout).toContain('TestsFailedError');
   });
 
-  it('exits 2 with the problems when stepline.yml is invalid', async () => {
+  it('fails at FetchSource with every problem of an invalid stepline.yml', async () => {
+    const bad = join(work, 'hello-bad-run-config');
+    await cp(example, bad, { recursive: true });
+    await writeFile(join(bad, 'stepline.yml'), 'build:\n  commands: [1]\ntest:\n  commands: []\n');
+
+    const { code, stdout } = await stepline(['run', bad, '--data', dataDir]);
+
+    expect(code).toBe(1);
+    expect(stdout).toMatch(/✗ FetchSource .*PipelineConfigError/);
+    expect(stdout).toMatch(/build\.commands\[0\]/);
+    expect(stdout).not.toMatch(/▶ Build/);
+  });
+
+  it('exits 2 when the repository directory does not exist', async () => {
+    const { code, stderr } = await stepline(['run', join(work, 'nowhere'), '--data', dataDir]);
+
+    expect(code).toBe(2);
+    expect(stderr).toContain('does not exist');
+  });
+});
+
+describe('stepline validate', () => {
+  let work: string;
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'stepline-e2e-validate-'));
+  });
+  afterAll(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('exits 2 and prints every problem with its path', async () => {
     const bad = join(work, 'hello-bad-config');
     await cp(example, bad, { recursive: true });
     await writeFile(join(bad, 'stepline.yml'), 'build:\n  commands: [1]\ntest:\n  commands: []\n');
@@ -99,12 +130,5 @@ describe('stepline run', () => {
     expect(code).toBe(2);
     expect(stderr).toMatch(/build\.commands\[0\]/);
     expect(stderr).toMatch(/test\.commands/);
-  });
-
-  it('exits 2 when the repository directory does not exist', async () => {
-    const { code, stderr } = await stepline(['run', join(work, 'nowhere'), '--data', dataDir]);
-
-    expect(code).toBe(2);
-    expect(stderr).toContain('does not exist');
   });
 });
