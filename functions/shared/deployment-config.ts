@@ -69,7 +69,24 @@ export type RepositoryConfig = z.infer<typeof RepositoryConfig>;
  */
 export const DeploymentConfig = z.strictObject({
   $schema: z.string().optional(),
-  repositories: z.array(RepositoryConfig).min(1, 'name at least one repository'),
+  repositories: z
+    .array(RepositoryConfig)
+    .min(1, 'name at least one repository')
+    .superRefine((repositories, ctx) => {
+      // Every step looks a push's repository up by provider and name: one entry each, or steps could disagree.
+      const seen = new Map<string, number>();
+      repositories.forEach((repository, index) => {
+        const key = `${repository.provider}:${repository.name.toLowerCase()}`;
+        const first = seen.get(key);
+        if (first === undefined) seen.set(key, index);
+        else
+          ctx.addIssue({
+            code: 'custom',
+            path: [index, 'name'],
+            message: `repository "${repository.name}" (${repository.provider}) is already configured at repositories[${first}]`,
+          });
+      });
+    }),
   /** Days run artifacts and logs are kept in the artifact bucket. @default 30 */
   artifactRetentionDays: z.number().int().positive().default(30),
   /** Days build caches are kept. @default 14 */

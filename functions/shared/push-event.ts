@@ -4,7 +4,9 @@ export const providers = ['github', 'gitlab', 'gitea', 'bitbucket'] as const;
 export const Provider = z.enum(providers);
 export type Provider = z.infer<typeof Provider>;
 
-const Sha = z.string().regex(/^[0-9a-f]{7,64}$/, 'expected a hex commit SHA');
+const Sha = z.string().regex(/^[0-9a-f]{7,64}$/, {
+  error: (issue) => `expected a hex commit SHA, got ${JSON.stringify(issue.input)}`,
+});
 
 export const PushCommit = z.object({
   id: Sha,

@@ -49,3 +49,31 @@ describe('findRepositoryConfig', () => {
     expect(findRepositoryConfig(config, 'github', 'evil/api')).toBeUndefined();
   });
 });
+
+describe('DeploymentConfig', () => {
+  it('refuses the same repository configured twice, naming both places', () => {
+    const result = DeploymentConfig.safeParse({
+      repositories: [
+        { provider: 'github', name: 'acme/api', webhookSecret: { value: 'one' } },
+        { provider: 'github', name: 'Acme/API', webhookSecret: { value: 'two' } },
+      ],
+    });
+
+    expect(result.success).toBe(false);
+    expect(result.error?.issues[0]).toMatchObject({
+      path: ['repositories', 1, 'name'],
+      message: 'repository "Acme/API" (github) is already configured at repositories[0]',
+    });
+  });
+
+  it('accepts the same repository name under two providers', () => {
+    const result = DeploymentConfig.safeParse({
+      repositories: [
+        { provider: 'github', name: 'acme/api', webhookSecret: { value: 'one' } },
+        { provider: 'gitlab', name: 'acme/api', webhookSecret: { value: 'two' } },
+      ],
+    });
+
+    expect(result.success).toBe(true);
+  });
+});
