@@ -32,6 +32,8 @@ export interface WebhookDeps {
   /** The value behind a SecretRef. Values must never reach the logger. */
   resolveSecret(ref: SecretRef): Promise<string>;
   logger: Logger;
+  /** Milliseconds since the epoch, read once when a delivery arrives. @default Date.now */
+  now?: () => number;
 }
 
 export interface Reply {
@@ -62,6 +64,7 @@ function describeSecret(ref: SecretRef): string {
  * bounded by the deployment configuration and not by the sender.
  */
 export async function receivePush(req: RawRequest, deps: WebhookDeps): Promise<Reply> {
+  const receivedAt = (deps.now ?? Date.now)();
   const { logger } = deps;
   const providerParse = Provider.safeParse(req.provider);
   if (!providerParse.success)
@@ -181,10 +184,24 @@ export async function receivePush(req: RawRequest, deps: WebhookDeps): Promise<R
   }
   if (!chosen) return ignored(firstReason ?? 'nothing to run');
 
-  return startExecution(fitExecutionInput(chosen.event), deps);
+  return startExecution(fitExecutionInput(chosen.event), receivedAt, deps);
 }
 
-async function startExecution({ push, json }: ExecutionInput, deps: WebhookDeps): Promise<Reply> {
+/**
+ * How much earlier than the delivery's arrival a start date may be and still belong to the execution
+ * this delivery started. `startDate` comes from Step Functions' clock and `receivedAt` from the
+ * Lambda's; both are NTP-synced but not equal, and a fresh execution is stamped after the delivery
+ * arrived, so only clock skew can put it earlier. One second is far above that skew and far below
+ * the few seconds after which providers redeliver. A redelivery within that second is reported as a
+ * fresh start; it still starts no second run.
+ */
+const START_DATE_TOLERANCE_MS = 1000;
+
+async function startExecution(
+  { push, json }: ExecutionInput,
+  receivedAt: number,
+  deps: WebhookDeps,
+): Promise<Reply> {
   const name = executionName(push.provider, push.deliveryId);
   const context = {
     provider: push.provider,
@@ -199,6 +216,17 @@ async function startExecution({ push, json }: ExecutionInput, deps: WebhookDeps)
       new StartExecutionCommand({ stateMachineArn: deps.stateMachineArn, name, input: json }),
     );
     const arn = out.executionArn ?? executionArn(deps.stateMachineArn, name);
+    // Step Functions answers a repeated start (same name, same input) of a RUNNING execution with
+    // success and that execution's original startDate; only a closed one is ExecutionAlreadyExists.
+    const startedAt = out.startDate?.getTime();
+    if (startedAt !== undefined && startedAt < receivedAt - START_DATE_TOLERANCE_MS) {
+      deps.logger.info('redelivery of a running execution', {
+        ...context,
+        executionArn: arn,
+        startDate: new Date(startedAt).toISOString(),
+      });
+      return reply(202, { executionArn: arn, executionName: name, alreadyStarted: true });
+    }
     deps.logger.info('pipeline started', { ...context, executionArn: arn });
     return reply(202, { executionArn: arn, executionName: name });
   } catch (error) {

@@ -93,6 +93,9 @@ describe('stepline serve', () => {
     const body = await payload();
 
     const first = await deliverGitHubPush(`${serve.url}/webhooks/github`, secret, body, 'delivery-1');
+    // Providers redeliver seconds later, never within the webhook's 1 s start-date tolerance
+    // (receive-push.ts), inside which a redelivery cannot be told from the start it repeats.
+    await new Promise((r) => setTimeout(r, 1500));
     const again = await deliverGitHubPush(`${serve.url}/webhooks/github`, secret, body, 'delivery-1');
 
     expect(first.status).toBe(202);
@@ -100,6 +103,7 @@ describe('stepline serve', () => {
     expect((again.body as { executionName: string }).executionName).toBe(
       (first.body as { executionName: string }).executionName,
     );
+    expect(again.body).toMatchObject({ alreadyStarted: true });
   });
 
   it('refuses a push signed with another secret with 401', async () => {

@@ -12,7 +12,7 @@ let send: ReturnType<typeof vi.fn>;
 beforeEach(async () => {
   send = vi.fn(async (command: { input: { name?: string } }) => ({
     executionArn: `arn:aws:states:local:000000000000:execution:stepline-pipeline:${command.input.name}`,
-    startDate: new Date(0),
+    startDate: new Date(),
   }));
   server = await startWebhookServer({
     port: 0,

@@ -61,7 +61,7 @@ function apiGatewayEvent(
 beforeEach(() => {
   sfnMock.on(StartExecutionCommand).resolves({
     executionArn: 'arn:aws:states:eu-west-1:123456789012:execution:stepline-pipeline:x',
-    startDate: new Date(0),
+    startDate: new Date(),
   });
 });
 

@@ -21,7 +21,7 @@ function deps(send: WebhookDeps['sfn']['send']): WebhookDeps {
 function fakeSend() {
   return vi.fn(async (command: { input: { name?: string } }) => ({
     executionArn: `arn:aws:states:eu-west-1:123456789012:execution:stepline-pipeline:${command.input.name}`,
-    startDate: new Date(0),
+    startDate: new Date(),
   })) as unknown as WebhookDeps['sfn']['send'] & ReturnType<typeof vi.fn>;
 }
 

@@ -28,6 +28,9 @@ import {
 
 const sfnMock = mockClient(SFNClient);
 
+/** When every delivery in these tests arrives. */
+const RECEIVED_AT = Date.parse('2024-03-12T19:03:58.000Z');
+
 function deps(overrides: Partial<WebhookDeps> = {}): WebhookDeps {
   return {
     sfn: new SFNClient({ region: 'eu-west-1' }),
@@ -38,6 +41,7 @@ function deps(overrides: Partial<WebhookDeps> = {}): WebhookDeps {
       throw new Error('only literal secrets in these tests');
     },
     logger: testLogger(),
+    now: () => RECEIVED_AT,
     ...overrides,
   };
 }
@@ -63,7 +67,7 @@ beforeEach(() => {
   output = captureOutput();
   sfnMock.on(StartExecutionCommand).callsFake((input: { name: string }) => ({
     executionArn: `arn:aws:states:eu-west-1:123456789012:execution:stepline-pipeline:${input.name}`,
-    startDate: new Date(0),
+    startDate: new Date(RECEIVED_AT + 40),
   }));
 });
 
@@ -682,7 +686,7 @@ describe('starting the execution', () => {
       .resolvesOnce({
         executionArn:
           'arn:aws:states:eu-west-1:123456789012:execution:stepline-pipeline:github-72d3162e-cc78-11e3-81ab-4c9367dc0958',
-        startDate: new Date(0),
+        startDate: new Date(RECEIVED_AT + 40),
       })
       .rejectsOnce(new ExecutionAlreadyExists({ message: 'Execution Already Exists', $metadata: {} }));
 
@@ -704,6 +708,45 @@ describe('starting the execution', () => {
       statusCode: 202,
       body: { ...first.body, alreadyStarted: true },
     });
+  });
+
+  it('says a redelivery had started when Step Functions answers with the running execution', async () => {
+    const body = fixture('github-push.json');
+    sfnMock.on(StartExecutionCommand).resolves({
+      executionArn:
+        'arn:aws:states:eu-west-1:123456789012:execution:stepline-pipeline:github-72d3162e-cc78-11e3-81ab-4c9367dc0958',
+      startDate: new Date(RECEIVED_AT - 45_000),
+    });
+
+    const reply = await receivePush(request('github', body, sign.github(body)), deps());
+
+    expect(reply).toEqual({
+      statusCode: 202,
+      body: {
+        executionArn:
+          'arn:aws:states:eu-west-1:123456789012:execution:stepline-pipeline:github-72d3162e-cc78-11e3-81ab-4c9367dc0958',
+        executionName: 'github-72d3162e-cc78-11e3-81ab-4c9367dc0958',
+        alreadyStarted: true,
+      },
+    });
+    expect(output.text()).toContain('redelivery of a running execution');
+    expect(output.text()).not.toContain('pipeline started');
+  });
+
+  it('says a run started when its start date is that of the delivery, within clock skew', async () => {
+    const body = fixture('github-push.json');
+    sfnMock.on(StartExecutionCommand).resolves({
+      executionArn:
+        'arn:aws:states:eu-west-1:123456789012:execution:stepline-pipeline:github-72d3162e-cc78-11e3-81ab-4c9367dc0958',
+      startDate: new Date(RECEIVED_AT - 800),
+    });
+
+    const reply = await receivePush(request('github', body, sign.github(body)), deps());
+
+    expect(reply.statusCode).toBe(202);
+    expect(reply.body).not.toHaveProperty('alreadyStarted');
+    expect(output.text()).toContain('pipeline started');
+    expect(output.text()).not.toContain('redelivery of a running execution');
   });
 
   it('answers 503 when Step Functions throttles, so the provider retries', async () => {
