@@ -666,8 +666,9 @@ export class StepLinePipeline extends Construct {
         actions: ['s3:ListBucket'],
         resources: [this.artifactBucket.bucketArn],
         // IfExists: a GetObject/HeadObject of a missing cache key is checked against ListBucket without an
-        // s3:prefix; allowing it makes S3 answer 404 (a cache miss) instead of 403. Listings stay limited
-        // to runs/ and caches/.
+        // s3:prefix; allowing it makes S3 answer 404 (a cache miss) instead of 403. The price: a listing
+        // without a prefix is allowed too (it shows key names, not contents); prefixed listings stay
+        // limited to runs/ and caches/.
         conditions: { StringLikeIfExists: { 's3:prefix': ['runs/*', 'caches/*'] } },
       }),
     );
