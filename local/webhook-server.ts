@@ -152,6 +152,14 @@ async function serve(
 ): Promise<void> {
   const method = (req.method ?? 'GET').toUpperCase();
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  // Route parameters are percent-decoded; a path that does not decode is bad input, not a 500.
+  try {
+    decodeURIComponent(path);
+  } catch (error) {
+    req.resume();
+    const reason = error instanceof Error ? error.message : String(error);
+    return sendJson(res, 400, { message: `malformed path ${JSON.stringify(path)}: ${reason}` });
+  }
   let allowed: string[] = [];
   let found: { route: CompiledRoute; params: Record<string, string> } | undefined;
   for (const route of routes) {

@@ -103,6 +103,16 @@ describe('local webhook server', () => {
     expect(response.status).toBe(404);
   });
 
+  it('answers 400 to a path with a malformed percent escape', async () => {
+    const response = await fetch(`${server.url}/webhooks/github%`, { method: 'POST', body: '{}' });
+
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({
+      message: 'malformed path "/webhooks/github%": URI malformed',
+    });
+    expect(send).not.toHaveBeenCalled();
+  });
+
   it('answers GET /healthz with 200', async () => {
     const response = await fetch(`${server.url}/healthz`);
 
