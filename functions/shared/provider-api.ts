@@ -37,12 +37,13 @@ export function authHeaders(provider: Provider, token: string | undefined): Reco
   }
   if (token === undefined || token === '') return headers;
   switch (provider) {
+    // GitLab takes personal, project and group access tokens "with OAuth-compliant headers" as well
+    // as in PRIVATE-TOKEN (docs.gitlab.com/api/rest/authentication). Authorization is the header
+    // fetch drops when a redirect leaves the origin; a PRIVATE-TOKEN would follow it to another host.
     case 'github':
+    case 'gitlab':
     case 'bitbucket':
       headers.authorization = `Bearer ${token}`;
-      break;
-    case 'gitlab':
-      headers['private-token'] = token;
       break;
     case 'gitea':
       headers.authorization = `token ${token}`;

@@ -43,7 +43,7 @@ describe('deploymentArchiver', () => {
     expect(provider.requests[0]?.url).toBe(
       `/api/v4/projects/acme%2Fservice/repository/archive.tar.gz?sha=${sha}`,
     );
-    expect(provider.requests[0]?.headers['private-token']).toBe('glpat-token');
+    expect(provider.requests[0]?.headers.authorization).toBe('Bearer glpat-token');
   });
 
   it('refuses a repository the deployment configuration does not name', async () => {

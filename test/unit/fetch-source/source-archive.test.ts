@@ -111,8 +111,8 @@ describe('providerArchiver', () => {
       'gitlab',
       'acme/platform/service',
       `/api/v4/projects/acme%2Fplatform%2Fservice/repository/archive.tar.gz?sha=${sha}`,
-      'private-token',
-      token,
+      'authorization',
+      `Bearer ${token}`,
     ],
     [
       'gitea',
@@ -134,6 +134,30 @@ describe('providerArchiver', () => {
       expect(provider.requests[0]?.headers[header]).toBe(value);
     },
   );
+
+  it('does not send the GitLab token to another host a redirect points at', async () => {
+    const elsewhere = await startLoopbackServer(() => ({ status: 200, body: githubTarball }));
+    try {
+      provider = await startLoopbackServer(() => ({
+        status: 302,
+        headers: { location: `${elsewhere.url}/archive.tar.gz` },
+      }));
+      const archiver = providerArchiver({
+        provider: 'gitlab',
+        repository: 'acme/service',
+        token,
+        apiUrl: provider.url,
+      });
+
+      await archiver.fetch(makePush({ provider: 'gitlab', fullName: 'acme/service', after: sha }));
+
+      expect(provider.requests[0]?.headers.authorization).toBe(`Bearer ${token}`);
+      expect(elsewhere.requests).toHaveLength(1);
+      expect(JSON.stringify(elsewhere.requests[0]?.headers)).not.toContain(token);
+    } finally {
+      await elsewhere.close();
+    }
+  });
 
   it('fails with the URL and status, never the token, when the provider answers 404', async () => {
     provider = await startLoopbackServer(() => ({ status: 404, body: '{"message":"Not Found"}' }));

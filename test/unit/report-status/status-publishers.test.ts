@@ -66,7 +66,7 @@ describe('providerStatusPublisher', () => {
       method: 'POST',
       url: `/api/v4/projects/acme%2Fplatform%2Fservice/statuses/${sha}`,
     });
-    expect(request?.headers['private-token']).toBe(token);
+    expect(request?.headers.authorization).toBe(`Bearer ${token}`);
     expect(JSON.parse(request?.body ?? '')).toEqual({
       state: 'failed',
       name: 'stepline',
