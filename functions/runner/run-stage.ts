@@ -18,7 +18,7 @@ import {
 import { formatZodError } from '#shared/format-zod-error.ts';
 import { notImplemented } from '#shared/not-implemented.ts';
 import { PipelineConfig } from '#shared/pipeline-config.ts';
-import { cacheObjectKey, computeCacheKey, runnerPlatform } from './cache.ts';
+import { cacheObjectKey, cacheScope, computeCacheKey, describeScope, runnerPlatform } from './cache.ts';
 import { killAllProcessGroups, runCommand } from './exec.ts';
 import { findFiles } from './files.ts';
 import { emptyJUnitSummary, type JUnitSummary, mergeJUnit, parseJUnit } from './junit.ts';
@@ -204,14 +204,16 @@ async function executeStage(
 
   const scratch = await mkdtemp(join(tmpdir(), 'stepline-runner-'));
   try {
-    let cache: { key: string; objectKey: string; restored: boolean } | undefined;
+    let cache: RestoredCache | undefined;
     if (stage.cache) {
       const { key, missing } = await computeCacheKey(workdir, input.stage, stage.cache.key);
       if (missing.length > 0) log.line(`stepline: cache key files not found: ${missing.join(', ')}`);
-      const objectKey = cacheObjectKey(input.repository, input.stage, key);
-      const restored = await unpackObject(s3, bucket, objectKey, workdir, warn);
-      log.line(restored ? `stepline: cache restored (key ${key.slice(0, 12)})` : 'stepline: cache miss');
-      cache = { key, objectKey, restored };
+      cache = await restoreCache(deps, input, key, warn);
+      log.line(
+        cache.restoredFrom
+          ? `stepline: cache restored from ${describeScope(cache.restoredFrom)} (key ${key.slice(0, 12)})`
+          : `stepline: cache miss (looked in ${cache.searched.map(describeScope).join(', then ')})`,
+      );
     }
 
     const commands: CommandResult[] = [];
@@ -256,10 +258,16 @@ async function executeStage(
 
     let cacheResult: StageResult['cache'];
     if (stage.cache && cache) {
-      const saved = cache.restored
-        ? false
-        : await saveCache(deps, stage.cache.paths, cache.objectKey, scratch, log);
-      cacheResult = { key: cache.key, restored: cache.restored, saved };
+      // Saved to the run's own scope only; a restore from the default branch still saves here.
+      const ownHit = cache.restoredFrom === cache.scope;
+      const saved = ownHit ? false : await saveCache(deps, stage.cache.paths, cache.objectKey, scratch, log);
+      cacheResult = {
+        key: cache.key,
+        scope: cache.scope,
+        restored: cache.restoredFrom !== undefined,
+        ...(cache.restoredFrom ? { restoredFrom: cache.restoredFrom } : {}),
+        saved,
+      };
     }
 
     let artifacts: StageResult['artifacts'];
@@ -370,6 +378,42 @@ function throwIfTestsFailed(
     parts.push(`${broken} of ${tests.total} tests failed:\n${[...listed, ...more].join('\n')}`);
   }
   throw new TestsFailedError(parts.join('; '));
+}
+
+interface RestoredCache {
+  key: string;
+  /** The run's own scope, the only one it saves to. */
+  scope: string;
+  /** Where the run saves: the key in its own scope. */
+  objectKey: string;
+  /** The scopes looked in, in order: own, then the default branch's unless it is the same. */
+  searched: string[];
+  /** The scope whose archive was unpacked; undefined on a miss. */
+  restoredFrom?: string;
+}
+
+/**
+ * Unpacks the cache archive of the run's own scope or, failing that, of the default branch's.
+ * Never any other scope: a branch's cache is visible only to itself and, for the default
+ * branch, to everyone.
+ */
+async function restoreCache(
+  deps: RunnerDeps,
+  input: StageInput,
+  key: string,
+  warn: (message: string) => void,
+): Promise<RestoredCache> {
+  const scope = cacheScope(input.refType, input.refName);
+  const fallback = cacheScope('branch', input.defaultBranch);
+  const objectKey = cacheObjectKey(input.repository, scope, input.stage, key);
+  const searched = fallback === scope ? [scope] : [scope, fallback];
+  for (const candidate of searched) {
+    const candidateKey = cacheObjectKey(input.repository, candidate, input.stage, key);
+    if (await unpackObject(deps.s3, deps.bucket, candidateKey, deps.workdir, warn)) {
+      return { key, scope, objectKey, searched, restoredFrom: candidate };
+    }
+  }
+  return { key, scope, objectKey, searched };
 }
 
 async function saveCache(

@@ -12,9 +12,13 @@ export const RunnerEnv = z.object({
   STEPLINE_RUN: StageInput.shape.run,
   STEPLINE_REPOSITORY: StageInput.shape.repository,
   STEPLINE_COMMIT: StageInput.shape.commit,
+  STEPLINE_REF_TYPE: StageInput.shape.refType,
+  STEPLINE_REF_NAME: StageInput.shape.refName,
   STEPLINE_SOURCE_KEY: StageInput.shape.sourceKey,
   STEPLINE_CONFIG_KEY: StageInput.shape.configKey,
   ARTIFACT_BUCKET: z.string().min(1),
+  /** Whose cache a run falls back to; set per deployment, not by the push. @default 'main' */
+  STEPLINE_DEFAULT_BRANCH: StageInput.shape.defaultBranch.default('main'),
   /** @default 20 (the state machine's HeartbeatSeconds is 120) */
   STEPLINE_HEARTBEAT_SECONDS: z.coerce.number().positive().default(20),
   /** @default a new temporary directory, removed at the end */
@@ -60,6 +64,9 @@ export function parseRunnerEnv(env: NodeJS.ProcessEnv): RunnerSettings {
       run: e.STEPLINE_RUN,
       repository: e.STEPLINE_REPOSITORY,
       commit: e.STEPLINE_COMMIT,
+      refType: e.STEPLINE_REF_TYPE,
+      refName: e.STEPLINE_REF_NAME,
+      defaultBranch: e.STEPLINE_DEFAULT_BRANCH,
       sourceKey: e.STEPLINE_SOURCE_KEY,
       configKey: e.STEPLINE_CONFIG_KEY,
     },

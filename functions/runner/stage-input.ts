@@ -4,6 +4,9 @@ export const stages = ['build', 'test', 'publish'] as const;
 export const Stage = z.enum(stages);
 export type Stage = z.infer<typeof Stage>;
 
+export const RefType = z.enum(['branch', 'tag']);
+export type RefType = z.infer<typeof RefType>;
+
 /** What one runner task works on; the state machine passes it as container-override environment. */
 export const StageInput = z.strictObject({
   /** The `.waitForTaskToken` token. Secret: never logged, never given to the user's commands. */
@@ -14,6 +17,15 @@ export const StageInput = z.strictObject({
   /** `owner/name`; it names the cache prefix. */
   repository: z.string().min(1),
   commit: z.string().regex(/^[0-9a-f]{7,64}$/, 'expected a hex commit SHA'),
+  /** Whether the push moved a branch or a tag; with `refName` it names the run's cache scope. */
+  refType: RefType,
+  /** Branch or tag name without the `refs/...` prefix. */
+  refName: z.string().min(1),
+  /**
+   * The branch whose cache a run may restore when its own scope has none. It comes from the
+   * runner's task definition, never from the push. @default 'main' (see docs/runner.md)
+   */
+  defaultBranch: z.string().min(1),
   /** S3 key of the source tarball (repository root at the archive root). */
   sourceKey: z.string().min(1),
   /** S3 key of the parsed stepline.yml as JSON. */

@@ -28,7 +28,17 @@ export const StageResult = z.object({
   commands: z.array(CommandResult),
   /** S3 key of the full stage log. */
   logKey: z.string(),
-  cache: z.object({ key: z.string(), restored: z.boolean(), saved: z.boolean() }).optional(),
+  cache: z
+    .object({
+      key: z.string(),
+      /** The run's own scope (`branch/<name>` or `tag/<name>`), the only one it saves to. */
+      scope: z.string(),
+      restored: z.boolean(),
+      /** The scope the archive came from: the run's own or the default branch's. */
+      restoredFrom: z.string().optional(),
+      saved: z.boolean(),
+    })
+    .optional(),
   artifacts: z.object({ key: z.string(), files: z.number().int(), bytes: z.number().int() }).optional(),
   tests: z
     .object({

@@ -24,6 +24,9 @@ const push = {
   provider: 'github',
   deliveryId: 'fake-delivery',
   repository: { fullName: 'acme/fake-service' },
+  ref: 'refs/heads/feature/login',
+  refType: 'branch',
+  refName: 'feature/login',
   after: 'f00dfeedf00dfeedf00dfeedf00dfeedf00dfeed',
 };
 
@@ -34,11 +37,13 @@ type RunTaskInput = {
 describe('the rendered pipeline on the local engine, with fake tasks', () => {
   it('runs the happy path through the runner stages and stops at the first step that is not implemented', async () => {
     const reports: unknown[] = [];
+    const runnerEnvs: Record<string, string>[] = [];
     let engineRef: { sendTaskSuccess(token: string, output: string): void } | undefined;
     const fakeRunner: TaskHandler = async (input, ctx: TaskContext) => {
       const env = Object.fromEntries(
         (input as RunTaskInput).Overrides.ContainerOverrides[0]!.Environment.map((e) => [e.Name, e.Value]),
       );
+      runnerEnvs.push(env);
       const result =
         env.STEPLINE_STAGE === 'publish' ? { imageDigest: 'sha256:fake' } : { stage: env.STEPLINE_STAGE };
       setImmediate(() => engineRef?.sendTaskSuccess(env.STEPLINE_TASK_TOKEN!, JSON.stringify(result)));
@@ -83,6 +88,13 @@ describe('the rendered pipeline on the local engine, with fake tasks', () => {
       'PipelineFailed',
     ]);
     expect(final).toMatchObject({ status: 'FAILED', error: 'NotImplementedError' });
+    expect(
+      runnerEnvs.map((env) => [env.STEPLINE_STAGE, env.STEPLINE_REF_TYPE, env.STEPLINE_REF_NAME]),
+    ).toEqual([
+      ['build', 'branch', 'feature/login'],
+      ['test', 'branch', 'feature/login'],
+      ['publish', 'branch', 'feature/login'],
+    ]);
     expect(reports).toEqual([
       expect.objectContaining({
         status: 'pending',

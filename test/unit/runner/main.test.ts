@@ -68,6 +68,8 @@ function stageEnv(run: string, token: string): Record<string, string> {
     STEPLINE_RUN: run,
     STEPLINE_REPOSITORY: 'acme/hello',
     STEPLINE_COMMIT: 'abc1234',
+    STEPLINE_REF_TYPE: 'branch',
+    STEPLINE_REF_NAME: 'main',
     STEPLINE_SOURCE_KEY: `runs/${run}/source.tar.gz`,
     STEPLINE_CONFIG_KEY: `runs/${run}/stepline.json`,
     ARTIFACT_BUCKET: s3.bucket,

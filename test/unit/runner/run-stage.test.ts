@@ -3,7 +3,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cacheObjectKey, cacheScope } from '#functions/runner/cache.ts';
+import { objectExists } from '#functions/runner/objects.ts';
 import { artifactsKey, commandEnv, runStage, TaskReportError } from '#functions/runner/run-stage.ts';
+import type { StageInput } from '#functions/runner/stage-input.ts';
 import { StageResult } from '#functions/runner/stage-result.ts';
 import {
   BuildFailedError,
@@ -298,7 +301,7 @@ describe('runStage, cache', () => {
     expect(successOutput(first).cache).toMatchObject({ restored: false, saved: true });
     expect(successOutput(second).cache).toMatchObject({ restored: true, saved: false });
     expect(successOutput(second).cache?.key).toBe(successOutput(first).cache?.key);
-    expect(lines.some((l) => l.includes('cache restored (key'))).toBe(true);
+    expect(lines.some((l) => l.includes('cache restored from branch main (key'))).toBe(true);
     expect(lines.some((l) => l.endsWith('] deps from cache'))).toBe(true);
   });
 
@@ -327,6 +330,125 @@ describe('runStage, cache', () => {
     );
 
     expect(lines.some((l) => l.includes('cache key files not found: yarn.lock'))).toBe(true);
+  });
+});
+
+describe('runStage, cache scopes', () => {
+  async function cachedRun(lockfile: string) {
+    const run = newRun();
+    await putSource(s3.client, s3.bucket, run, { 'package-lock.json': lockfile });
+    await putConfig(s3.client, s3.bucket, run, {
+      build: {
+        commands: ['mkdir -p .deps && touch .deps/installed'],
+        cache: { key: ['package-lock.json'], paths: ['.deps'] },
+      },
+      test: { commands: ['true'] },
+    });
+    return run;
+  }
+
+  async function build(lockfile: string, ref: Pick<StageInput, 'refType' | 'refName'>, lines: string[] = []) {
+    const sfn = fakeSfn();
+    await runStage(
+      stageInput(await cachedRun(lockfile), 'build', ref),
+      runnerDeps(s3.client, s3.bucket, sfn.sfn, await tempWorkdir(), lines),
+    );
+    const cache = successOutput(sfn).cache;
+    if (!cache) throw new Error('the build reported no cache');
+    return cache;
+  }
+
+  const stored = (scope: string, key: string) =>
+    objectExists(s3.client, s3.bucket, cacheObjectKey('acme/hello', scope, 'build', key));
+  const lockfile = () => `{"lockfileVersion":3,"n":${Math.random()}}`;
+  const main = { refType: 'branch', refName: 'main' } as const;
+  const feature = { refType: 'branch', refName: 'feature/login' } as const;
+
+  it("restores the default branch's cache on a feature branch's first run", async () => {
+    const lock = lockfile();
+    const lines: string[] = [];
+    await build(lock, main);
+
+    const cache = await build(lock, feature, lines);
+
+    expect(cache).toMatchObject({
+      scope: 'branch/feature%2Flogin',
+      restored: true,
+      restoredFrom: 'branch/main',
+    });
+    expect(lines.some((l) => l.includes('cache restored from branch main (key'))).toBe(true);
+  });
+
+  it("saves a feature branch's cache only in its own scope, unseen by the default branch's next run", async () => {
+    const lock = lockfile();
+
+    const featureCache = await build(lock, feature);
+    const mainCache = await build(lock, main);
+
+    expect(featureCache).toMatchObject({ scope: 'branch/feature%2Flogin', restored: false, saved: true });
+    expect(await stored('branch/feature%2Flogin', featureCache.key)).toBe(true);
+    expect(mainCache).toMatchObject({ scope: 'branch/main', restored: false, saved: true });
+    expect(mainCache.restoredFrom).toBeUndefined();
+  });
+
+  it("restores a feature branch's own cache before the default branch's", async () => {
+    const lock = lockfile();
+    await build(lock, feature);
+    await build(lock, main);
+
+    const cache = await build(lock, feature);
+
+    expect(cache).toMatchObject({ restored: true, restoredFrom: 'branch/feature%2Flogin', saved: false });
+  });
+
+  it('saves into its own scope after restoring from the default branch', async () => {
+    const lock = lockfile();
+    const mainCache = await build(lock, main);
+
+    const featureCache = await build(lock, feature);
+
+    expect(featureCache).toMatchObject({ restoredFrom: 'branch/main', saved: true });
+    expect(await stored('branch/feature%2Flogin', mainCache.key)).toBe(true);
+  });
+
+  it('gives a tag its own scope, apart from a branch of the same name', async () => {
+    const lock = lockfile();
+    const tag = { refType: 'tag', refName: 'v1.2.0' } as const;
+
+    const tagCache = await build(lock, tag);
+    const branchCache = await build(lock, { refType: 'branch', refName: 'v1.2.0' });
+
+    expect(tagCache).toMatchObject({ scope: 'tag/v1.2.0', restored: false, saved: true });
+    expect(await stored('tag/v1.2.0', tagCache.key)).toBe(true);
+    expect(branchCache).toMatchObject({ scope: 'branch/v1.2.0', restored: false });
+  });
+
+  it('falls back to the branch named by defaultBranch', async () => {
+    const lock = lockfile();
+    const trunk = fakeSfn();
+    await build(lock, { refType: 'branch', refName: 'trunk' });
+
+    await runStage(
+      stageInput(await cachedRun(lock), 'build', { ...feature, defaultBranch: 'trunk' }),
+      runnerDeps(s3.client, s3.bucket, trunk.sfn, await tempWorkdir()),
+    );
+
+    expect(successOutput(trunk).cache).toMatchObject({ restoredFrom: 'branch/trunk' });
+  });
+});
+
+describe('cacheScope', () => {
+  it('keeps a plain branch name readable', () => {
+    expect(cacheScope('branch', 'main')).toBe('branch/main');
+  });
+
+  it('encodes a slash so that the name stays one key segment', () => {
+    expect(cacheScope('branch', 'feature/login')).toBe('branch/feature%2Flogin');
+  });
+
+  it('never yields a . or .. segment', () => {
+    expect(cacheScope('tag', '..')).toBe('tag/%2E.');
+    expect(cacheScope('branch', '.')).toBe('branch/%2E');
   });
 });
 

@@ -8,13 +8,15 @@ const good = {
   STEPLINE_RUN: 'github-123',
   STEPLINE_REPOSITORY: 'acme/hello',
   STEPLINE_COMMIT: 'abc1234',
+  STEPLINE_REF_TYPE: 'branch',
+  STEPLINE_REF_NAME: 'feature/login',
   STEPLINE_SOURCE_KEY: 'runs/github-123/source.tar.gz',
   STEPLINE_CONFIG_KEY: 'runs/github-123/stepline.json',
   ARTIFACT_BUCKET: 'artifacts',
 };
 
 describe('parseRunnerEnv', () => {
-  it('reads the stage input and defaults the heartbeat to 20 seconds', () => {
+  it('reads the stage input and defaults the heartbeat to 20 seconds and the default branch to main', () => {
     const settings = parseRunnerEnv(good);
 
     expect(settings).toEqual({
@@ -24,6 +26,9 @@ describe('parseRunnerEnv', () => {
         run: 'github-123',
         repository: 'acme/hello',
         commit: 'abc1234',
+        refType: 'branch',
+        refName: 'feature/login',
+        defaultBranch: 'main',
         sourceKey: 'runs/github-123/source.tar.gz',
         configKey: 'runs/github-123/stepline.json',
       },
@@ -36,6 +41,38 @@ describe('parseRunnerEnv', () => {
     const settings = parseRunnerEnv({ ...good, STEPLINE_WORKDIR: '/w', STEPLINE_CACHE_MAX_MB: '2' });
 
     expect(settings).toMatchObject({ workdir: '/w', cacheMaxBytes: 2 * 1024 * 1024 });
+  });
+
+  it('reads the default branch from STEPLINE_DEFAULT_BRANCH', () => {
+    const settings = parseRunnerEnv({ ...good, STEPLINE_DEFAULT_BRANCH: 'trunk' });
+
+    expect(settings.input.defaultBranch).toBe('trunk');
+  });
+
+  it('refuses a ref type other than branch or tag, naming the variable and value', () => {
+    expect(() => parseRunnerEnv({ ...good, STEPLINE_REF_TYPE: 'pull' })).toThrow(
+      /STEPLINE_REF_TYPE: .*\(got "pull"\)/,
+    );
+  });
+
+  it('refuses an empty ref name, naming the variable', () => {
+    expect(() => parseRunnerEnv({ ...good, STEPLINE_REF_NAME: '' })).toThrow(
+      /STEPLINE_REF_NAME: .*\(got ""\)/,
+    );
+  });
+
+  it('says when the ref variables are not set', () => {
+    const { STEPLINE_REF_TYPE: _type, STEPLINE_REF_NAME: _name, ...missing } = good;
+
+    expect(() => parseRunnerEnv(missing)).toThrow(
+      /STEPLINE_REF_TYPE: .*\(not set\)\nSTEPLINE_REF_NAME: .*\(not set\)/,
+    );
+  });
+
+  it('refuses an empty default branch instead of falling back to main', () => {
+    expect(() => parseRunnerEnv({ ...good, STEPLINE_DEFAULT_BRANCH: '' })).toThrow(
+      /STEPLINE_DEFAULT_BRANCH: .*\(got ""\)/,
+    );
   });
 
   it('names a bad variable and its value', () => {
