@@ -68,6 +68,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       launchOnHost(input, ctx, {
         runnerPath,
         logDir: join(dataDir, 'task-logs'),
+        logger: options.logger,
         taskEnv: {
           ARTIFACT_BUCKET: bucket,
           AWS_ENDPOINT_URL_S3: s3.endpoint,

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { finished } from 'node:stream';
 import { z } from 'zod';
 import { TaskInputError } from '#shared/errors.ts';
 import { formatZodError } from '#shared/format-zod-error.ts';
@@ -30,13 +31,15 @@ export interface HostExecutorOptions {
   taskEnv: Record<string, string>;
   /** Where each task's stdout/stderr goes: `<logDir>/<execution>/<state>.log`. */
   logDir: string;
-  /** Called when a task process ends; `reported` is false when it exited before its result. */
+  /** Called once a task process has ended and all its output is in its log. */
   onExit?: (info: {
     executionName: string;
     stateName: string;
     code: number | null;
     signal: string | null;
   }) => void;
+  /** Told when a task log cannot be written; the task itself goes on. */
+  logger?: { warn(message: string, ...extra: Record<string, unknown>[]): void };
 }
 
 export interface LaunchContext {
@@ -58,7 +61,7 @@ export async function launchOnHost(input: unknown, ctx: LaunchContext, options: 
   const overrides = Object.fromEntries(container!.Environment.map((e) => [e.Name, e.Value]));
   const logDir = join(options.logDir, ctx.executionName);
   await mkdir(logDir, { recursive: true });
-  const log = createWriteStream(join(logDir, `${ctx.stateName}.log`));
+  ctx.signal.throwIfAborted();
   const child = spawn(process.execPath, ['--enable-source-maps', options.runnerPath], {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -68,18 +71,41 @@ export async function launchOnHost(input: unknown, ctx: LaunchContext, options: 
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  child.stdout.pipe(log, { end: false });
-  child.stderr.pipe(log, { end: false });
   const stop = () => child.kill('SIGTERM');
   ctx.signal.addEventListener('abort', stop, { once: true });
-  await new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', reject);
+  const logPath = join(logDir, `${ctx.stateName}.log`);
+  const log = createWriteStream(logPath);
+  log.on('error', (error) => {
+    options.logger?.warn('cannot write a task log; the rest of its output is dropped', {
+      logPath,
+      error: String(error),
+    });
+    // Keep reading the pipes, or the runner would block once they are full.
+    child.stdout.resume();
+    child.stderr.resume();
   });
-  child.once('exit', (code, signal) => {
+  child.stdout.pipe(log, { end: false });
+  child.stderr.pipe(log, { end: false });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', reject);
+    });
+  } catch (error) {
     ctx.signal.removeEventListener('abort', stop);
     log.end();
-    options.onExit?.({ executionName: ctx.executionName, stateName: ctx.stateName, code, signal });
+    throw error;
+  }
+  child.on('error', (error) => {
+    options.logger?.warn('the task process reported an error', { logPath, error: String(error) });
+  });
+  // 'close' rather than 'exit': output still in the pipes when the process exits is read after it.
+  child.once('close', (code, signal) => {
+    ctx.signal.removeEventListener('abort', stop);
+    log.end();
+    finished(log, () =>
+      options.onExit?.({ executionName: ctx.executionName, stateName: ctx.stateName, code, signal }),
+    );
   });
   return {
     taskArn: `arn:aws:ecs:local:000000000000:task/${parsed.data.Cluster.split('/').at(-1)}/${child.pid}`,
