@@ -436,15 +436,20 @@ export class LocalStepFunctions extends EventEmitter<{
       done: defer<ExecutionDescription>(),
     };
     this.running.set(name, execution);
-    writeStoredExecution(this.dataDir, this.recordOf(execution, { status: 'RUNNING' }));
-    this.record(execution, {
-      type: 'ExecutionStarted',
-      executionStartedEventDetails: {
-        input: inputText,
-        inputDetails: { truncated: false },
-        roleArn: this.roleArn,
-      },
-    });
+    try {
+      writeStoredExecution(this.dataDir, this.recordOf(execution, { status: 'RUNNING' }));
+      this.record(execution, {
+        type: 'ExecutionStarted',
+        executionStartedEventDetails: {
+          input: inputText,
+          inputDetails: { truncated: false },
+          roleArn: this.roleArn,
+        },
+      });
+    } catch (error) {
+      this.running.delete(name);
+      throw error;
+    }
     this.logger.info('execution started', { executionArn });
 
     const run = this.machine.run(input, {
@@ -785,13 +790,12 @@ export class LocalStepFunctions extends EventEmitter<{
       task.timers.push(
         setTimeout(
           () =>
-            this.failTask(
+            this.failTaskFromTimer(
               task,
               namedError(
                 'States.Timeout',
                 `task ${spec.stateName} did not finish within its TimeoutSeconds (${spec.timeoutSeconds} s)`,
               ),
-              'timedOut',
             ),
           Math.min(spec.timeoutSeconds, maxTimerSeconds) * 1000,
         ),
@@ -842,6 +846,13 @@ export class LocalStepFunctions extends EventEmitter<{
           }
         },
         (error: unknown) => this.failTask(task, toError(error), 'failed'),
+      )
+      .catch((error: unknown) =>
+        this.logger.error('recording a task outcome failed', {
+          executionArn: execution.executionArn,
+          stateName: spec.stateName,
+          error: String(error),
+        }),
       );
     return task.outcome.promise;
   }
@@ -862,16 +873,28 @@ export class LocalStepFunctions extends EventEmitter<{
     const seconds = task.heartbeatSeconds;
     task.heartbeat = setTimeout(
       () =>
-        this.failTask(
+        this.failTaskFromTimer(
           task,
           namedError(
             'States.HeartbeatTimeout',
             `task ${task.spec.stateName} sent no heartbeat for ${seconds} s (HeartbeatSeconds)`,
           ),
-          'timedOut',
         ),
       Math.min(seconds, maxTimerSeconds) * 1000,
     );
+  }
+
+  /** A timer has no caller to throw to: a failed history write is logged, the task fails all the same. */
+  private failTaskFromTimer(task: PendingTask, error: Error): void {
+    try {
+      this.failTask(task, error, 'timedOut');
+    } catch (thrown) {
+      this.logger.error('recording a task timeout failed', {
+        executionArn: task.execution.executionArn,
+        stateName: task.spec.stateName,
+        error: String(thrown),
+      });
+    }
   }
 
   /** Marks a task closed; false when it already was. */
@@ -890,6 +913,14 @@ export class LocalStepFunctions extends EventEmitter<{
 
   private succeedTask(task: PendingTask, value: JsonValue, output: string): void {
     if (!this.closeTask(task)) return;
+    try {
+      this.recordTaskSuccess(task, output);
+    } finally {
+      task.outcome.resolve(value);
+    }
+  }
+
+  private recordTaskSuccess(task: PendingTask, output: string): void {
     const kind = resourceKind(task.spec.resource);
     this.record(
       task.execution,
@@ -908,33 +939,37 @@ export class LocalStepFunctions extends EventEmitter<{
             },
           },
     );
-    task.outcome.resolve(value);
   }
 
   private failTask(task: PendingTask, error: Error, how: 'failed' | 'timedOut' | 'closing'): void {
     if (!this.closeTask(task)) return;
-    task.controller.abort(error);
-    if (how !== 'closing') {
-      const kind = resourceKind(task.spec.resource);
-      const details = { error: error.name, cause: error.message };
-      if (kind.kind === 'lambda') {
-        this.record(
-          task.execution,
-          how === 'failed'
-            ? { type: 'LambdaFunctionFailed', lambdaFunctionFailedEventDetails: details }
-            : { type: 'LambdaFunctionTimedOut', lambdaFunctionTimedOutEventDetails: details },
-        );
-      } else {
-        const service = { resourceType: kind.resourceType, resource: kind.resource, ...details };
-        this.record(
-          task.execution,
-          how === 'failed'
-            ? { type: 'TaskFailed', taskFailedEventDetails: service }
-            : { type: 'TaskTimedOut', taskTimedOutEventDetails: service },
-        );
-      }
+    try {
+      task.controller.abort(error);
+      if (how !== 'closing') this.recordTaskFailure(task, error, how);
+    } finally {
+      task.outcome.reject(error);
     }
-    task.outcome.reject(error);
+  }
+
+  private recordTaskFailure(task: PendingTask, error: Error, how: 'failed' | 'timedOut'): void {
+    const kind = resourceKind(task.spec.resource);
+    const details = { error: error.name, cause: error.message };
+    if (kind.kind === 'lambda') {
+      this.record(
+        task.execution,
+        how === 'failed'
+          ? { type: 'LambdaFunctionFailed', lambdaFunctionFailedEventDetails: details }
+          : { type: 'LambdaFunctionTimedOut', lambdaFunctionTimedOutEventDetails: details },
+      );
+    } else {
+      const service = { resourceType: kind.resourceType, resource: kind.resource, ...details };
+      this.record(
+        task.execution,
+        how === 'failed'
+          ? { type: 'TaskFailed', taskFailedEventDetails: service }
+          : { type: 'TaskTimedOut', taskTimedOutEventDetails: service },
+      );
+    }
   }
 
   private beginClosing(execution: RunningExecution, stop?: StopRequest): void {
@@ -954,9 +989,33 @@ export class LocalStepFunctions extends EventEmitter<{
     } catch (thrown) {
       final = this.finalOfFailure(execution, thrown);
     }
-    this.beginClosing(execution);
-    await execution.eventsDrained;
+    let stopDate: Date | undefined;
+    try {
+      this.beginClosing(execution);
+      await execution.eventsDrained;
+      this.recordExecutionEnd(execution, final);
+      stopDate = new Date();
+      writeStoredExecution(this.dataDir, this.recordOf(execution, { ...final, stopDate }));
+      this.logger.info('execution closed', { executionArn: execution.executionArn, status: final.status });
+    } catch (error) {
+      // settle runs unawaited: a failed write (disk full) must not become an unhandled rejection.
+      this.logger.error('cannot record the end of an execution; its stored record may still say RUNNING', {
+        executionArn: execution.executionArn,
+        status: final.status,
+        error: String(error),
+      });
+    } finally {
+      this.running.delete(execution.name);
+      execution.done.resolve(
+        toDescription(this.recordOf(execution, { ...final, stopDate: stopDate ?? new Date() })),
+      );
+    }
+  }
 
+  private recordExecutionEnd(
+    execution: RunningExecution,
+    final: { status: ExecutionStatus; output?: string; error?: string; cause?: string },
+  ): void {
     const details = {
       ...(final.error === undefined ? {} : { error: final.error }),
       ...(final.cause === undefined ? {} : { cause: final.cause }),
@@ -980,12 +1039,6 @@ export class LocalStepFunctions extends EventEmitter<{
       default:
         this.record(execution, { type: 'ExecutionFailed', executionFailedEventDetails: details });
     }
-    const stopDate = new Date();
-    const record = this.recordOf(execution, { ...final, stopDate });
-    writeStoredExecution(this.dataDir, record);
-    this.running.delete(execution.name);
-    this.logger.info('execution closed', { executionArn: execution.executionArn, status: final.status });
-    execution.done.resolve(toDescription(record));
   }
 
   private finalOfFailure(
