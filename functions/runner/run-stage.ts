@@ -404,7 +404,7 @@ async function restoreCache(
   warn: (message: string) => void,
 ): Promise<RestoredCache> {
   const scope = cacheScope(input.refType, input.refName);
-  const fallback = cacheScope('branch', input.defaultBranch);
+  const fallback = input.defaultBranch === '' ? scope : cacheScope('branch', input.defaultBranch);
   const objectKey = cacheObjectKey(input.repository, scope, input.stage, key);
   const searched = fallback === scope ? [scope] : [scope, fallback];
   for (const candidate of searched) {

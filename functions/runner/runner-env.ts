@@ -17,8 +17,8 @@ export const RunnerEnv = z.object({
   STEPLINE_SOURCE_KEY: StageInput.shape.sourceKey,
   STEPLINE_CONFIG_KEY: StageInput.shape.configKey,
   ARTIFACT_BUCKET: z.string().min(1),
-  /** Whose cache a run falls back to; set per deployment, not by the push. @default 'main' */
-  STEPLINE_DEFAULT_BRANCH: StageInput.shape.defaultBranch.default('main'),
+  /** The repository's default branch from the provider's payload; empty or unset: no fallback scope. */
+  STEPLINE_DEFAULT_BRANCH: StageInput.shape.defaultBranch.default(''),
   /** @default 20 (the state machine's HeartbeatSeconds is 120) */
   STEPLINE_HEARTBEAT_SECONDS: z.coerce.number().positive().default(20),
   /** @default a new temporary directory, removed at the end */

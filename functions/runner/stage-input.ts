@@ -22,10 +22,11 @@ export const StageInput = z.strictObject({
   /** Branch or tag name without the `refs/...` prefix. */
   refName: z.string().min(1),
   /**
-   * The branch whose cache a run may restore when its own scope has none. It comes from the
-   * runner's task definition, never from the push. @default 'main' (see docs/runner.md)
+   * The repository's default branch, whose cache a run may restore when its own scope has none,
+   * as the provider's signed push payload names it. Empty when the provider does not say: a run
+   * then restores only its own scope (see docs/runner.md).
    */
-  defaultBranch: z.string().min(1),
+  defaultBranch: z.string(),
   /** S3 key of the source tarball (repository root at the archive root). */
   sourceKey: z.string().min(1),
   /** S3 key of the parsed stepline.yml as JSON. */

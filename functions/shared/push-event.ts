@@ -31,7 +31,8 @@ export const PushEvent = z.object({
     /** `owner/name` (GitLab: the full namespace path). */
     fullName: z.string().min(1),
     cloneUrl: z.string().min(1),
-    defaultBranch: z.string().optional(),
+    /** As the provider's signed payload names it; empty when the provider does not say (Bitbucket). */
+    defaultBranch: z.string(),
     htmlUrl: z.string().optional(),
   }),
   /** Full ref, e.g. `refs/heads/main` or `refs/tags/v1.2.0`. */

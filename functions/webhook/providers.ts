@@ -165,7 +165,8 @@ function repository(parts: RepositoryParts): PushEvent['repository'] {
   return {
     fullName: parts.fullName,
     cloneUrl: parts.cloneUrl,
-    ...optional('defaultBranch', parts.defaultBranch),
+    // Always present (empty when the provider does not say, as Bitbucket): the state machine reads it.
+    defaultBranch: parts.defaultBranch ?? '',
     ...optional('htmlUrl', parts.htmlUrl),
   };
 }

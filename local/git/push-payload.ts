@@ -37,7 +37,10 @@ export async function buildGitHubPushPayload(spec: PushSpec): Promise<Record<str
   const commits = await Promise.all(shas.map((sha) => describeCommit(spec.repoDir, sha)));
   const cloneUrl = spec.cloneUrl ?? pathToFileURL(spec.repoDir).href;
   const [owner = 'local', name = basename(spec.repoDir)] = spec.fullName.split('/');
-  const defaultBranch = spec.ref.startsWith('refs/heads/') ? spec.ref.slice('refs/heads/'.length) : 'main';
+  // What HEAD names, as a provider reports the repository's default branch (a bare remote's HEAD).
+  const defaultBranch = await git(spec.repoDir, ['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() =>
+    spec.ref.startsWith('refs/heads/') ? spec.ref.slice('refs/heads/'.length) : 'main',
+  );
   const pusher = spec.pusher ?? {
     name: commits.at(-1)?.author.name ?? 'stepline',
     email: commits.at(-1)?.author.email,

@@ -15,7 +15,7 @@ const s = localSubstitutions;
 const push = {
   provider: 'github',
   deliveryId: 'd-1',
-  repository: { fullName: 'acme/hello', cloneUrl: 'file:///tmp/hello' },
+  repository: { fullName: 'acme/hello', cloneUrl: 'file:///tmp/hello', defaultBranch: 'main' },
   ref: 'refs/heads/main',
   refType: 'branch',
   refName: 'main',

@@ -23,7 +23,7 @@ const substitutions: Substitutions = {
 const push = {
   provider: 'github',
   deliveryId: 'fake-delivery',
-  repository: { fullName: 'acme/fake-service' },
+  repository: { fullName: 'acme/fake-service', defaultBranch: 'main' },
   ref: 'refs/heads/feature/login',
   refType: 'branch',
   refName: 'feature/login',

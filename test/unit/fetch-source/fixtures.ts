@@ -21,6 +21,7 @@ export function makePush(
     repository: {
       fullName: overrides.fullName ?? 'acme/service',
       cloneUrl: overrides.cloneUrl ?? 'https://github.com/acme/service.git',
+      defaultBranch: 'main',
     },
     ref: 'refs/heads/main',
     refType: 'branch',

@@ -435,6 +435,19 @@ describe('runStage, cache scopes', () => {
 
     expect(successOutput(trunk).cache).toMatchObject({ restoredFrom: 'branch/trunk' });
   });
+
+  it('restores only its own scope when the provider named no default branch', async () => {
+    const lock = lockfile();
+    const unnamed = fakeSfn();
+    await build(lock, main);
+
+    await runStage(
+      stageInput(await cachedRun(lock), 'build', { ...feature, defaultBranch: '' }),
+      runnerDeps(s3.client, s3.bucket, unnamed.sfn, await tempWorkdir()),
+    );
+
+    expect(successOutput(unnamed).cache).toMatchObject({ restored: false, saved: true });
+  });
 });
 
 describe('cacheScope', () => {

@@ -16,7 +16,7 @@ const good = {
 };
 
 describe('parseRunnerEnv', () => {
-  it('reads the stage input and defaults the heartbeat to 20 seconds and the default branch to main', () => {
+  it('reads the stage input and defaults the heartbeat to 20 seconds and the default branch to unknown', () => {
     const settings = parseRunnerEnv(good);
 
     expect(settings).toEqual({
@@ -28,7 +28,7 @@ describe('parseRunnerEnv', () => {
         commit: 'abc1234',
         refType: 'branch',
         refName: 'feature/login',
-        defaultBranch: 'main',
+        defaultBranch: '',
         sourceKey: 'runs/github-123/source.tar.gz',
         configKey: 'runs/github-123/stepline.json',
       },
@@ -69,10 +69,8 @@ describe('parseRunnerEnv', () => {
     );
   });
 
-  it('refuses an empty default branch instead of falling back to main', () => {
-    expect(() => parseRunnerEnv({ ...good, STEPLINE_DEFAULT_BRANCH: '' })).toThrow(
-      /STEPLINE_DEFAULT_BRANCH: .*\(got ""\)/,
-    );
+  it('takes an empty default branch as unknown (the provider did not name one)', () => {
+    expect(parseRunnerEnv({ ...good, STEPLINE_DEFAULT_BRANCH: '' }).input.defaultBranch).toBe('');
   });
 
   it('names a bad variable and its value', () => {

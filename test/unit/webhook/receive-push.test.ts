@@ -300,6 +300,7 @@ describe('documented push payloads', () => {
       repository: {
         fullName: 'teamawesome/ship-it',
         cloneUrl: 'https://bitbucket.org/teamawesome/ship-it.git',
+        defaultBranch: '',
         htmlUrl: 'https://bitbucket.org/teamawesome/ship-it',
       },
       ref: 'refs/heads/main',
