@@ -54,7 +54,8 @@ export const runtimeFile = (dataDir: string) => join(dataDir, 'runtime.json');
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
   const dataDir = resolve(options.dataDir);
-  await mkdir(dataDir, { recursive: true });
+  // Owner-only: live task tokens appear in execution histories, and the webhook secret lives here.
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const bucket = 'stepline-artifacts';
   const s3 = await startLocalS3({ directory: join(dataDir, 's3'), bucket });
   const closers: (() => Promise<void>)[] = [() => s3.close()];

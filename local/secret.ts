@@ -13,7 +13,7 @@ export function localWebhookSecret(dataDir: string, env: NodeJS.ProcessEnv = pro
   if (env.STEPLINE_WEBHOOK_SECRET) return env.STEPLINE_WEBHOOK_SECRET;
   const file = secretFile(dataDir);
   if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(resolve(dataDir), { recursive: true });
+  mkdirSync(resolve(dataDir), { recursive: true, mode: 0o700 });
   const secret = randomBytes(32).toString('hex');
   writeFileSync(file, `${secret}\n`, { mode: 0o600 });
   return secret;
