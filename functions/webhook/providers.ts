@@ -252,17 +252,9 @@ export const gitea: ProviderAdapter = {
   },
 };
 
-const GitLabCommit = z.object({
-  id: Sha,
-  message: z.string(),
-  timestamp: z.string(),
-  url: z.string(),
-  author: z.object({ name: z.string(), email: Text }),
-  added: Paths,
-  modified: Paths,
-  removed: Paths,
-});
-type GitLabCommit = z.infer<typeof GitLabCommit>;
+// GitLab's commit entries carry the same fields as GitHub's and Gitea's.
+const GitLabCommit = HubCommit;
+type GitLabCommit = HubCommit;
 
 const GitLabPush = z.object({
   object_kind: z.enum(['push', 'tag_push']),
