@@ -22,7 +22,7 @@ export interface DemoOptions {
 
 function gitPush(cwd: string, write: (line: string) => void): Promise<number> {
   return new Promise((resolvePush, reject) => {
-    const child = spawn('git', ['push', '--force', 'origin', 'main'], {
+    const child = spawn('git', ['push', '--force', '--set-upstream', 'origin', 'main'], {
       cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -111,12 +111,12 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
     }
     write('');
     write('Look around:');
-    write(`  stepline executions show ${description.name} --data ${dataDir}`);
-    write(`  stepline executions list --data ${dataDir}`);
+    write(`  npx stepline executions show ${description.name} --data ${dataDir}`);
+    write(`  npx stepline executions list --data ${dataDir}`);
     write(`  task logs:        ${join(dataDir, 'task-logs', description.name)}`);
     write(`  commit statuses:  ${join(dataDir, 'statuses', `${description.name}.jsonl`)}`);
     write(
-      `  push again:       cd ${work} && git commit --allow-empty -m again && git push   (while \`stepline serve --data ${dataDir}\` runs)`,
+      `  push again:       cd ${work} && git commit --allow-empty -m again && git push   (while \`npx stepline serve --data ${dataDir} --port ${new URL(runtime.webhookUrl).port}\` runs)`,
     );
     return description.status === 'SUCCEEDED' || frontier ? 0 : 1;
   } finally {

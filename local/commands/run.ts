@@ -126,7 +126,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       write('');
       write(`${description.status} in ${formatDuration(totalMs)}: ${description.name}`);
       if (description.error) write(`  ${description.error}: ${(description.cause ?? '').split('\n')[0]}`);
-      write(`  history: stepline executions show ${description.name} --data ${resolve(options.dataDir)}`);
+      write(`  history: npx stepline executions show ${description.name} --data ${resolve(options.dataDir)}`);
     }
     return description.status === 'SUCCEEDED' ? 0 : 1;
   } finally {

@@ -32,7 +32,7 @@ export async function serveCommand(options: ServeOptions): Promise<number> {
   );
   write(`  Step Functions:  ${runtime.sfnEndpoint} (AWS_ENDPOINT_URL_SFN)`);
   write(`  S3:              ${runtime.s3Endpoint} (AWS_ENDPOINT_URL_S3), bucket ${runtime.bucket}`);
-  write(`  data:            ${runtime.dataDir}  (stepline executions list --data ${runtime.dataDir})`);
+  write(`  data:            ${runtime.dataDir}  (npx stepline executions list --data ${runtime.dataDir})`);
   write(
     'Press Ctrl-C to stop. Executions still running then are recorded as FAILED (Stepline.RuntimeStopped).',
   );
