@@ -130,13 +130,8 @@ const GitHubPush = z.object({
   pusher: z.object({ name: z.string(), email: Text }),
 });
 
-const GiteaPush = z.object({
-  ref: z.string().min(1),
-  before: Sha,
-  after: Sha,
-  repository: HubRepository,
-  head_commit: HubCommit.nullish(),
-  commits: z.array(HubCommit).nullish(),
+// Gitea/Forgejo: GitHub's shape, plus a commit total and its own pusher fields.
+const GiteaPush = GitHubPush.extend({
   total_commits: z.number().int().nullish(),
   pusher: z.object({ login: Text, username: Text, full_name: Text, email: Text }),
 });
