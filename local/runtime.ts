@@ -40,12 +40,11 @@ export interface LocalRuntime {
   s3Endpoint: string;
   bucket: string;
   engine: LocalStepFunctions;
-  stateMachineArn: string;
   close(): Promise<void>;
 }
 
 /** Where another `stepline` process finds a running runtime. */
-export const runtimeFile = (dataDir: string) => join(dataDir, 'runtime.json');
+const runtimeFile = (dataDir: string) => join(dataDir, 'runtime.json');
 
 /**
  * Starts everything the pipeline needs on this machine, each AWS service by its local stand-in:
@@ -143,7 +142,6 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       s3Endpoint: s3.endpoint,
       bucket,
       engine,
-      stateMachineArn: engine.stateMachineArn,
       close: () => closeAll(closers),
     };
   } catch (error) {
