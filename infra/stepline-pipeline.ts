@@ -334,6 +334,8 @@ export class StepLinePipeline extends Construct {
       RequestApprovalFunctionArn: requestApproval.function.functionArn,
       RunnerClusterArn: this.cluster.clusterArn,
       RunnerTaskDefinitionArn: this.runnerTaskDefinition.taskDefinitionArn,
+      // Until the publisher's own task definition lands, PublishImage runs in the runner's.
+      PublisherTaskDefinitionArn: this.runnerTaskDefinition.taskDefinitionArn,
       RunnerContainerName: runnerContainerName,
       RunnerSubnets: Fn.join(',', subnets.subnetIds),
       RunnerSecurityGroups: Fn.join(

@@ -5,6 +5,7 @@ import { fetchSource } from '#functions/fetch-source/fetch-source.ts';
 import { localStatusPublisher, reportStatus } from '#functions/report-status/report-status.ts';
 import { handler as requestApprovalHandler } from '#functions/request-approval/handler.ts';
 import type { TaskHandler } from '#local/sfn/engine.ts';
+import type { DeploymentConfig } from '#shared/deployment-config.ts';
 import { LambdaTooManyRequestsError } from '#shared/errors.ts';
 import { createLogger } from '#shared/logger.ts';
 import { gitArchiver } from '#shared/source-archive.ts';
@@ -37,6 +38,7 @@ export function asLambda(name: string, fn: (event: unknown) => Promise<unknown>)
 
 export interface LocalLambdaDeps {
   dataDir: string;
+  config: DeploymentConfig;
   s3: S3Client;
   bucket: string;
 }
@@ -49,6 +51,7 @@ export function localLambdas(deps: LocalLambdaDeps) {
       fetchSource(event, {
         s3: deps.s3,
         bucket: deps.bucket,
+        config: deps.config,
         archiver: gitArchiver(),
         logger: createLogger('stepline-fetch-source'),
       }),

@@ -93,7 +93,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
           }
         },
       });
-    const lambdas = localLambdas({ dataDir, s3: localS3Client(s3.endpoint), bucket });
+    const lambdas = localLambdas({ dataDir, config: options.config, s3: localS3Client(s3.endpoint), bucket });
     engine = new LocalStepFunctions({
       dataDir,
       stateMachineName: 'stepline-pipeline',

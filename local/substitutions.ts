@@ -13,6 +13,7 @@ export const localSubstitutions: Substitutions = {
   RequestApprovalFunctionArn: localFunctionArn('request-approval'),
   RunnerClusterArn: `arn:aws:ecs:${region}:${account}:cluster/stepline-local`,
   RunnerTaskDefinitionArn: `arn:aws:ecs:${region}:${account}:task-definition/stepline-runner:1`,
+  PublisherTaskDefinitionArn: `arn:aws:ecs:${region}:${account}:task-definition/stepline-publisher:1`,
   RunnerContainerName: 'runner',
   RunnerSubnets: 'subnet-local',
   RunnerSecurityGroups: 'sg-local',

@@ -13,6 +13,7 @@ export const placeholders = [
   'RequestApprovalFunctionArn',
   'RunnerClusterArn',
   'RunnerTaskDefinitionArn',
+  'PublisherTaskDefinitionArn',
   'RunnerContainerName',
   'RunnerSubnets',
   'RunnerSecurityGroups',

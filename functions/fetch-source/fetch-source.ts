@@ -1,6 +1,11 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import {
+  type DeploymentConfig,
+  findRepositoryConfig,
+  imageRepositoryFor,
+} from '#shared/deployment-config.ts';
 import { PipelineConfigError, PipelineError, SourceFetchError, TaskInputError } from '#shared/errors.ts';
 import { formatZodError } from '#shared/format-zod-error.ts';
 import { PipelineConfig } from '#shared/pipeline-config.ts';
@@ -28,6 +33,15 @@ export type RunInfo = z.infer<typeof RunInfo>;
 export const FetchSourceInput = z.object({ push: PushEvent, run: RunInfo });
 export type FetchSourceInput = z.infer<typeof FetchSourceInput>;
 
+/** The deployment configuration's settings for one pushed repository, as the later states need them. */
+export const DeploymentSettings = z.object({
+  /** Repository name (without registry host) that PublishImage pushes to. */
+  imageRepository: z.string(),
+  /** `TimeoutSecondsPath` of RequestApproval. */
+  approvalTimeoutSeconds: z.number().int().positive(),
+});
+export type DeploymentSettings = z.infer<typeof DeploymentSettings>;
+
 /** What `FetchSource` returns; the state machine keeps it at `$.source`. */
 export const SourceResult = z.object({
   bucket: z.string(),
@@ -41,11 +55,15 @@ export const SourceResult = z.object({
   sizeBytes: z.number().int().nonnegative(),
   /** Regular files in the archive. */
   files: z.number().int().nonnegative(),
+  /** What the deployment configuration (never the pushed repository) says for this push. */
+  deployment: DeploymentSettings,
 });
 export type SourceResult = z.infer<typeof SourceResult>;
 
 export interface FetchSourceDeps {
   s3: Pick<S3Client, 'send'>;
+  /** The deployment configuration: where this push's image goes, how long an approval waits. */
+  config: DeploymentConfig;
   bucket: string;
   archiver: SourceArchiver;
   logger: Pick<Logger, 'info'>;
@@ -112,7 +130,21 @@ export async function fetchSource(event: unknown, deps: FetchSourceDeps): Promis
       }),
     );
     deps.logger.info('source stored', { sourceKey, configKey, sizeBytes, files, commit: push.after });
-    return { bucket: deps.bucket, sourceKey, configKey, commit: push.after, config, sizeBytes, files };
+    const entry = findRepositoryConfig(deps.config, push.provider, push.repository.fullName);
+    const deployment = {
+      imageRepository: imageRepositoryFor(entry, push.repository.fullName),
+      approvalTimeoutSeconds: entry?.approvalTimeoutSeconds ?? 86400,
+    };
+    return {
+      bucket: deps.bucket,
+      sourceKey,
+      configKey,
+      commit: push.after,
+      config,
+      sizeBytes,
+      files,
+      deployment,
+    };
   } catch (error) {
     await writer.abort();
     if (error instanceof PipelineError) throw error;

@@ -27,6 +27,7 @@ const s3 = new S3Client({});
 export const handler = createFetchSourceHandler({
   s3,
   bucket: env.ARTIFACT_BUCKET,
+  config: env.STEPLINE_CONFIG,
   archiver:
     env.SOURCE_ARCHIVER === 'git'
       ? gitArchiver()

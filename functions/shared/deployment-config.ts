@@ -39,8 +39,34 @@ export const EcsTarget = z.strictObject({
   service: z.string().min(1),
   /** Container in the task definition whose image is replaced. */
   container: z.string().min(1),
+  /** A URL that must answer 2xx once the rollout has completed; else the rollout is rolled back. */
+  smokeUrl: z.url().optional(),
+  /** Like `smokeUrl`, as a path on the service's URL (e.g. `/healthz`). */
+  smokePath: z.string().startsWith('/').optional(),
+  /** The service's URL, shown in `stepline run`, the approval email and the console. */
+  url: z.url().optional(),
+  /** ECS `deploymentConfiguration.minimumHealthyPercent`. @default 100 */
+  minimumHealthyPercent: z.number().int().min(0).max(100).default(100),
+  /** ECS `deploymentConfiguration.maximumPercent`. @default 200 */
+  maximumPercent: z.number().int().min(100).max(200).default(200),
+  /** Tasks the service runs; unset keeps the service's own desired count. */
+  desiredCount: z.number().int().min(0).optional(),
+  /** Seconds a rollout may take before it is rolled back explicitly. @default 900 */
+  timeoutSeconds: z.number().int().positive().default(900),
 });
 export type EcsTarget = z.infer<typeof EcsTarget>;
+
+export const environments = ['staging', 'production'] as const;
+export const Environment = z.enum(environments);
+export type Environment = z.infer<typeof Environment>;
+
+/** An image repository name as ECR and the OCI distribution spec accept it. */
+export const ImageRepositoryName = z
+  .string()
+  .regex(
+    /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/,
+    'expected a lowercase image repository name such as "acme/hello-service"',
+  );
 
 export const RepositoryConfig = z.strictObject({
   provider: Provider,
@@ -58,8 +84,17 @@ export const RepositoryConfig = z.strictObject({
       production: EcsTarget.optional(),
     })
     .optional(),
+  /** Where PublishImage pushes this repository's image. @default the repository's `owner/name`, lowercased */
+  image: z.strictObject({ repository: ImageRepositoryName }).optional(),
   /** Email addresses asked to approve production rollouts. */
   approvers: z.array(z.email()).default([]),
+  /** How long an approval request waits for a decision. @default 86400 (24 h) */
+  approvalTimeoutSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(30 * 86400)
+    .default(86400),
 });
 export type RepositoryConfig = z.infer<typeof RepositoryConfig>;
 
@@ -93,6 +128,8 @@ export const DeploymentConfig = z.strictObject({
   cacheRetentionDays: z.number().int().positive().default(14),
   /** Emails subscribed to pipeline failure notifications. @default [] */
   notificationEmails: z.array(z.email()).default([]),
+  /** The sender of approval and notification emails (an SES-verified identity on AWS). */
+  emailFrom: z.email().default('stepline@example.com'),
 });
 export type DeploymentConfig = z.infer<typeof DeploymentConfig>;
 
@@ -126,4 +163,14 @@ export function findRepositoryConfig(
   return config.repositories.find(
     (entry) => entry.provider === provider && matchesRepository(entry.name, fullName),
   );
+}
+
+/** The image repository a push of `fullName` publishes to: the configured one, else `owner/name` lowercased. */
+export function imageRepositoryFor(entry: RepositoryConfig | undefined, fullName: string): string {
+  if (entry?.image) return entry.image.repository;
+  const derived = fullName
+    .toLowerCase()
+    .replace(/[^a-z0-9._/-]+/g, '-')
+    .replace(/(^|\/)[._-]+|[._-]+($|\/)/g, '$1$2');
+  return ImageRepositoryName.safeParse(derived).success ? derived : 'stepline/unnamed';
 }

@@ -47,6 +47,31 @@ export class StatusReportError extends PipelineError {
   override name = 'StatusReportError';
 }
 
+/** PublishImage could not build or push the image: unknown base, registry unreachable or refusing, no artifacts, Dockerfile error. */
+export class ImagePublishFailedError extends PipelineError {
+  override name = 'ImagePublishFailedError';
+}
+
+/** The ECS rollout failed (or the circuit breaker rolled it back); the cause quotes the service events. */
+export class DeploymentFailedError extends PipelineError {
+  override name = 'DeploymentFailedError';
+}
+
+/** The ECS rollout did not complete by its deadline; the previous revision was put back. */
+export class DeploymentTimedOutError extends PipelineError {
+  override name = 'DeploymentTimedOutError';
+}
+
+/** Another execution is rolling out to the same service; the state machine retries later. */
+export class DeploymentInProgressError extends PipelineError {
+  override name = 'DeploymentInProgressError';
+}
+
+/** An approver rejected the production rollout. */
+export class ApprovalRejectedError extends PipelineError {
+  override name = 'ApprovalRejectedError';
+}
+
 /** Names of every error class above, for tests that check the ASL's `ErrorEquals`. */
 export const pipelineErrorNames = [
   'PipelineError',
@@ -58,6 +83,11 @@ export const pipelineErrorNames = [
   'TaskInputError',
   'NotImplementedError',
   'StatusReportError',
+  'ImagePublishFailedError',
+  'DeploymentFailedError',
+  'DeploymentTimedOutError',
+  'DeploymentInProgressError',
+  'ApprovalRejectedError',
 ] as const;
 
 /**

@@ -14,6 +14,7 @@ const substitutions: Substitutions = {
   RequestApprovalFunctionArn: fakeArn('request-approval'),
   RunnerClusterArn: 'arn:aws:ecs:local:000000000000:cluster/fake',
   RunnerTaskDefinitionArn: 'arn:aws:ecs:local:000000000000:task-definition/fake-runner:1',
+  PublisherTaskDefinitionArn: 'arn:aws:ecs:local:000000000000:task-definition/fake-publisher:1',
   RunnerContainerName: 'fake-runner',
   RunnerSubnets: 'subnet-fake',
   RunnerSecurityGroups: 'sg-fake',

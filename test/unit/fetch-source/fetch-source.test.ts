@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchSource } from '#functions/fetch-source/fetch-source.ts';
+import { localDefaultConfig } from '#local/webhook-server.ts';
 import { PipelineConfigError, SourceFetchError, TaskInputError } from '#shared/errors.ts';
 import { minimalPipelineExample } from '#shared/pipeline-config.ts';
 import { gitArchiver, type SourceArchiver } from '#shared/source-archive.ts';
@@ -25,7 +26,13 @@ describe('fetchSource', () => {
       'package.json': '{"name":"service"}\n',
       'src/index.ts': 'export const answer = 42;\n',
     });
-    deps = { s3: s3.client, bucket: s3.bucket, archiver: gitArchiver(), logger: silent };
+    deps = {
+      s3: s3.client,
+      bucket: s3.bucket,
+      archiver: gitArchiver(),
+      logger: silent,
+      config: localDefaultConfig('test-secret'),
+    };
   });
   afterAll(async () => {
     await repo?.remove();

@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { fetchSource } from '#functions/fetch-source/fetch-source.ts';
+import { localDefaultConfig } from '#local/webhook-server.ts';
 import { SourceFetchError } from '#shared/errors.ts';
 import { minimalPipelineExample } from '#shared/pipeline-config.ts';
 import { archiveUrl, providerArchiver } from '#shared/source-archive.ts';
@@ -72,7 +73,13 @@ describe('providerArchiver', () => {
 
     const result = await fetchSource(
       { push: makePush({ after: sha }), run },
-      { s3: s3.client, bucket: s3.bucket, archiver, logger: { info: () => undefined } },
+      {
+        s3: s3.client,
+        bucket: s3.bucket,
+        archiver,
+        logger: { info: () => undefined },
+        config: localDefaultConfig('test-secret'),
+      },
     );
 
     const stored = await readTarGz(await getObjectBytes(s3.client, s3.bucket, result.sourceKey));
