@@ -132,6 +132,8 @@ type TaskSpec = {
   resource: string;
   handler: TaskHandler;
   timeoutSeconds?: number;
+  /** `TimeoutSecondsPath`, read from the state's input when the task starts. */
+  timeoutSecondsPath?: string;
   heartbeatSeconds?: number;
 };
 
@@ -172,9 +174,32 @@ type RunningExecution = {
   stopRequest?: StopRequest;
   abort: () => void;
   pending: Set<PendingTask>;
+  /** Each Task state's input as it was entered (before `Parameters`), for `TimeoutSecondsPath`. */
+  stateInputs: Map<string, JsonValue>;
   eventsDrained: Promise<void>;
   done: Deferred<ExecutionDescription>;
 };
+
+/**
+ * A Task's `TimeoutSecondsPath` read from the state's input (a `$.a.b` reference path, as AWS
+ * allows there). Not a positive integer: `States.Runtime`, as on AWS.
+ */
+function timeoutFromPath(spec: TaskSpec, stateInput: JsonValue | undefined): number {
+  const path = spec.timeoutSecondsPath ?? '';
+  let value: unknown = stateInput;
+  for (const key of path
+    .replace(/^\$\.?/, '')
+    .split('.')
+    .filter(Boolean)) {
+    value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
+  }
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
+    throw namedError(
+      'States.Runtime',
+      `TimeoutSecondsPath '${path}' of state ${spec.stateName} does not point to a positive integer (got ${JSON.stringify(value) ?? 'nothing'})`,
+    );
+  return value;
+}
 
 /** Engine ids alive in this process; a RUNNING record owned by this pid but none of these is stale. */
 const liveEngineIds = new Set<string>();
@@ -356,13 +381,19 @@ export class LocalStepFunctions extends EventEmitter<{
         resource,
         handler,
         ...(typeof state.TimeoutSeconds === 'number' ? { timeoutSeconds: state.TimeoutSeconds } : {}),
+        ...(typeof state.TimeoutSecondsPath === 'string'
+          ? { timeoutSecondsPath: state.TimeoutSecondsPath }
+          : {}),
         ...(typeof state.HeartbeatSeconds === 'number' ? { heartbeatSeconds: state.HeartbeatSeconds } : {}),
       });
     });
     if (missing.length > 0) throw new Error(`no task handler for: ${missing.join('; ')}`);
     collectStates(forLibrary.States as Record<string, unknown>, (_name, state) => {
-      if (state.Type === 'Task' && state.TimeoutSecondsPath === undefined)
-        state.TimeoutSeconds = maxTimerSeconds;
+      if (state.Type !== 'Task') return;
+      // The library would read TimeoutSecondsPath from the input after `Parameters`; AWS reads it
+      // from the state's input. The engine reads it (see runTask) and enforces it.
+      delete state.TimeoutSecondsPath;
+      state.TimeoutSeconds = maxTimerSeconds;
     });
     if (typeof forLibrary.TimeoutSeconds === 'number' && forLibrary.TimeoutSeconds > maxTimerSeconds)
       forLibrary.TimeoutSeconds = maxTimerSeconds;
@@ -432,6 +463,7 @@ export class LocalStepFunctions extends EventEmitter<{
       closing: false,
       abort: () => {},
       pending: new Set(),
+      stateInputs: new Map(),
       eventsDrained: Promise.resolve(),
       done: defer<ExecutionDescription>(),
     };
@@ -679,6 +711,7 @@ export class LocalStepFunctions extends EventEmitter<{
   private recordLibraryEvent(execution: RunningExecution, event: LibEvent): void {
     switch (event.type) {
       case 'StateEntered': {
+        if (event.state.type === 'Task') execution.stateInputs.set(event.state.name, event.state.input);
         const type = stateEventType(event.state.type, 'Entered');
         if (type)
           this.record(execution, {
@@ -736,6 +769,10 @@ export class LocalStepFunctions extends EventEmitter<{
     await new Promise((resolve) => setImmediate(resolve));
     if (execution.closing) throw executionClosedError(execution);
 
+    const timeoutSeconds =
+      spec.timeoutSecondsPath === undefined
+        ? spec.timeoutSeconds
+        : timeoutFromPath(spec, execution.stateInputs.get(spec.stateName));
     const waitsForToken = spec.resource.endsWith('.waitForTaskToken');
     const token = waitsForToken ? randomBytes(32).toString('base64url') : undefined;
     const input = token === undefined ? rawInput : replaceDeep(rawInput, execution.placeholder, token);
@@ -753,7 +790,7 @@ export class LocalStepFunctions extends EventEmitter<{
           resource: kind.resource,
           input: inputText,
           inputDetails: { truncated: false },
-          ...(spec.timeoutSeconds === undefined ? {} : { timeoutInSeconds: spec.timeoutSeconds }),
+          ...(timeoutSeconds === undefined ? {} : { timeoutInSeconds: timeoutSeconds }),
         },
       });
       this.record(execution, { type: 'LambdaFunctionStarted' });
@@ -765,7 +802,7 @@ export class LocalStepFunctions extends EventEmitter<{
           resource: kind.resource,
           region: this.region,
           parameters: inputText,
-          ...(spec.timeoutSeconds === undefined ? {} : { timeoutInSeconds: spec.timeoutSeconds }),
+          ...(timeoutSeconds === undefined ? {} : { timeoutInSeconds: timeoutSeconds }),
           ...(heartbeatSeconds === undefined ? {} : { heartbeatInSeconds: Math.ceil(heartbeatSeconds) }),
         },
       });
@@ -786,7 +823,7 @@ export class LocalStepFunctions extends EventEmitter<{
     };
     execution.pending.add(task);
     if (token !== undefined) this.tokens.set(token, task);
-    if (spec.timeoutSeconds !== undefined) {
+    if (timeoutSeconds !== undefined) {
       task.timers.push(
         setTimeout(
           () =>
@@ -794,10 +831,10 @@ export class LocalStepFunctions extends EventEmitter<{
               task,
               namedError(
                 'States.Timeout',
-                `task ${spec.stateName} did not finish within its TimeoutSeconds (${spec.timeoutSeconds} s)`,
+                `task ${spec.stateName} did not finish within its TimeoutSeconds (${timeoutSeconds} s)`,
               ),
             ),
-          Math.min(spec.timeoutSeconds, maxTimerSeconds) * 1000,
+          Math.min(timeoutSeconds, maxTimerSeconds) * 1000,
         ),
       );
     }

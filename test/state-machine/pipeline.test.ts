@@ -5,7 +5,14 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { storyOf } from '#local/commands/executions.ts';
 import { LocalStepFunctions, type TaskHandler } from '#local/sfn/engine.ts';
 import { localSubstitutions } from '#local/substitutions.ts';
-import { BuildFailedError, LambdaTooManyRequestsError, TestsFailedError } from '#shared/errors.ts';
+import {
+  ApprovalRejectedError,
+  BuildFailedError,
+  DeploymentFailedError,
+  DeploymentTimedOutError,
+  LambdaTooManyRequestsError,
+  TestsFailedError,
+} from '#shared/errors.ts';
 import { render } from '#state-machines/pipeline.ts';
 
 const ecsRunTask = 'arn:aws:states:::ecs:runTask.waitForTaskToken';
@@ -21,6 +28,7 @@ const push = {
   refName: 'main',
   before: '0000000000000000000000000000000000000000',
   after: 'abcdef1234567',
+  headCommit: { id: 'abcdef1234567', message: 'Say hello', timestamp: '2026-11-30T05:00:00Z' },
 };
 
 /** What each fake task does; the real ASL decides what happens next. */
@@ -28,9 +36,21 @@ interface Script {
   fetchSource?: TaskHandler;
   /** Called for Build/Test/PublishImage with the stage the ASL passed in the container overrides. */
   runner?: (stage: string, token: string) => void;
+  deploy?: TaskHandler;
   check?: TaskHandler;
   approval?: (token: string) => void;
+  /** Seconds RequestApproval waits (FetchSource's `deployment.approvalTimeoutSeconds`). */
+  approvalTimeoutSeconds?: number;
 }
+
+const image = {
+  repository: '127.0.0.1:5000/acme/hello',
+  digest: `sha256:${'a'.repeat(64)}`,
+  uri: `127.0.0.1:5000/acme/hello@sha256:${'a'.repeat(64)}`,
+  tags: ['abcdef1234567', 'branch-main'],
+  bytesPushed: 1024,
+  layers: 2,
+};
 
 const engines: LocalStepFunctions[] = [];
 const dirs: string[] = [];
@@ -53,19 +73,25 @@ function pipeline(script: Script, overrides: { heartbeatSecondsOverride?: number
   const ok: TaskHandler = async () => ({ ok: true });
   const runner: TaskHandler = async (input, ctx) => {
     const stage = stageOf(input);
-    setImmediate(() =>
-      (script.runner ?? ((st, token) => engine.sendTaskSuccess(token, JSON.stringify({ stage: st }))))(
-        stage,
-        ctx.taskToken!,
-      ),
-    );
+    const succeed = (st: string, token: string) =>
+      engine.sendTaskSuccess(token, JSON.stringify(st === 'publish' ? { stage: st, image } : { stage: st }));
+    setImmediate(() => (script.runner ?? succeed)(stage, ctx.taskToken!));
     return { taskArn: 'fake' };
   };
   const approval: TaskHandler = async (_input, ctx) => {
     setImmediate(() =>
       (
         script.approval ??
-        ((token) => engine.sendTaskSuccess(token, JSON.stringify({ approved: true, by: 'ops@example.com' })))
+        ((token) =>
+          engine.sendTaskSuccess(
+            token,
+            JSON.stringify({
+              decision: 'approve',
+              approver: 'ops@example.com',
+              comment: '',
+              decidedAt: 'now',
+            }),
+          ))
       )(ctx.taskToken!),
     );
     return null;
@@ -78,9 +104,19 @@ function pipeline(script: Script, overrides: { heartbeatSecondsOverride?: number
       [s.ReportStatusFunctionArn]: ok,
       [s.FetchSourceFunctionArn]:
         script.fetchSource ??
-        (async () => ({ sourceKey: 'runs/x/source.tar.gz', configKey: 'runs/x/stepline.json' })),
-      [s.DeployFunctionArn]: async () => ({ taskDefinitionArn: 'td:2' }),
-      [s.CheckDeploymentFunctionArn]: script.check ?? (async () => ({ rolloutState: 'COMPLETED' })),
+        (async () => ({
+          sourceKey: 'runs/x/source.tar.gz',
+          configKey: 'runs/x/stepline.json',
+          deployment: {
+            imageRepository: 'acme/hello',
+            approvalTimeoutSeconds: script.approvalTimeoutSeconds ?? 3600,
+          },
+        })),
+      [s.DeployFunctionArn]:
+        script.deploy ?? (async () => ({ outcome: 'Deploying', rolloutState: 'IN_PROGRESS' })),
+      [s.CheckDeploymentFunctionArn]:
+        script.check ?? (async () => ({ outcome: 'Completed', rolloutState: 'COMPLETED' })),
+      [s.RequestApprovalFunctionArn]: ok,
       [lambdaWithToken]: approval,
       [ecsRunTask]: runner,
     },
@@ -110,12 +146,14 @@ describe('the pipeline state machine', () => {
       'Test',
       'PublishImage',
       'DeployStaging',
+      'StagingSuperseded',
       'WaitForStaging',
       'CheckStaging',
       'StagingRolledOut',
       'RequestApproval',
       'Approved',
       'DeployProduction',
+      'ProductionSuperseded',
       'WaitForProduction',
       'CheckProduction',
       'ProductionRolledOut',
@@ -201,7 +239,7 @@ describe('the pipeline state machine', () => {
       fetchSource: async () => {
         calls++;
         if (calls === 1) throw new LambdaTooManyRequestsError('Rate exceeded');
-        return { sourceKey: 'k', configKey: 'c' };
+        return { sourceKey: 'k', configKey: 'c', deployment: { imageRepository: 'acme/hello', approvalTimeoutSeconds: 60 } };
       },
     }).run();
 
@@ -226,16 +264,114 @@ describe('the pipeline state machine', () => {
     expect(path.filter((name) => name === 'WaitForStaging')).toHaveLength(3);
   });
 
-  it('fails with ApprovalRejectedError when the approver rejects', async () => {
+  it('ends as superseded, not failed, when staging already runs a newer commit', async () => {
     const { description, path } = await pipeline({
-      approval: (token) =>
-        engines.at(-1)!.sendTaskSuccess(token, JSON.stringify({ approved: false, by: 'ops@example.com' })),
+      deploy: async () => ({ outcome: 'Superseded', rolloutState: 'COMPLETED', supersededBy: 'f00d' }),
     }).run();
 
+    expect(description.status).toBe('SUCCEEDED');
     expect(path.slice(-5)).toEqual([
+      'PublishImage',
+      'DeployStaging',
+      'StagingSuperseded',
+      'Superseded',
+      'PipelineSuperseded',
+    ]);
+    expect(path).not.toContain('RequestApproval');
+  });
+
+  it('passes the image digest from PublishImage to both deployments', async () => {
+    const images: unknown[] = [];
+    await pipeline({
+      deploy: async (input) => {
+        images.push((input as { image: unknown }).image);
+        return { outcome: 'Deploying', rolloutState: 'IN_PROGRESS' };
+      },
+    }).run();
+
+    expect(images).toEqual([image, image]);
+  });
+
+  it('fails at CheckStaging with the ECS events when the rollout fails', async () => {
+    const { description, path } = await pipeline({
+      check: async () => {
+        throw new DeploymentFailedError(
+          '(service staging) deployment ecs-svc/1 deployment failed: tasks failed to start.',
+        );
+      },
+    }).run();
+
+    expect(path.slice(-4)).toEqual(['WaitForStaging', 'CheckStaging', 'ReportFailure', 'PipelineFailed']);
+    expect(description).toMatchObject({ status: 'FAILED', error: 'DeploymentFailedError' });
+    expect(path).not.toContain('RequestApproval');
+  });
+
+  it('fails with DeploymentTimedOutError when a rollout passes its deadline', async () => {
+    const { description, path } = await pipeline({
+      check: async (input) => {
+        if ((input as { environment: string }).environment === 'production')
+          throw new DeploymentTimedOutError('rolled back to td:1');
+        return { outcome: 'Completed', rolloutState: 'COMPLETED' };
+      },
+    }).run();
+
+    expect(path.slice(-3)).toEqual(['CheckProduction', 'ReportFailure', 'PipelineFailed']);
+    expect(description.error).toBe('DeploymentTimedOutError');
+  });
+
+  it('tells the pusher and fails when the approver rejects through SendTaskFailure', async () => {
+    const { description, path } = await pipeline({
+      approval: (token) =>
+        engines
+          .at(-1)!
+          .sendTaskFailure(
+            token,
+            new ApprovalRejectedError('x').name,
+            'Rejected by ops@example.com: not today',
+          ),
+    }).run();
+
+    expect(path.slice(-4)).toEqual([
+      'RequestApproval',
+      'NotifyApprovalOutcome',
+      'ReportFailure',
+      'PipelineFailed',
+    ]);
+    expect(description).toMatchObject({
+      error: 'ApprovalRejectedError',
+      cause: 'Rejected by ops@example.com: not today',
+    });
+    expect(path).not.toContain('DeployProduction');
+  });
+
+  it('fails with States.Timeout when nobody decides before the approval timeout', async () => {
+    const { description, path } = await pipeline({
+      approval: () => {},
+      approvalTimeoutSeconds: 1,
+    }).run();
+
+    expect(path.slice(-4)).toEqual([
+      'RequestApproval',
+      'NotifyApprovalOutcome',
+      'ReportFailure',
+      'PipelineFailed',
+    ]);
+    expect(description.error).toBe('States.Timeout');
+  });
+
+  it('fails with ApprovalRejectedError when a decision other than approve comes back', async () => {
+    const { description, path } = await pipeline({
+      approval: (token) =>
+        engines
+          .at(-1)!
+          .sendTaskSuccess(token, JSON.stringify({ decision: 'reject', approver: 'ops@example.com' })),
+    }).run();
+
+    expect(path.slice(-6)).toEqual([
       'RequestApproval',
       'Approved',
       'Rejected',
+      'NotifyApprovalOutcome',
       'ReportFailure',
       'PipelineFailed',
     ]);

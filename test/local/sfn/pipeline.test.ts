@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskContext, TaskHandler } from '#local/sfn/engine.ts';
-import { notImplemented } from '#shared/not-implemented.ts';
+import { DeploymentFailedError } from '#shared/errors.ts';
 import { render, type Substitutions } from '#state-machines/pipeline.ts';
 import { createEngine, statePath } from './helpers.ts';
 
@@ -24,11 +24,12 @@ const substitutions: Substitutions = {
 const push = {
   provider: 'github',
   deliveryId: 'fake-delivery',
-  repository: { fullName: 'acme/fake-service', defaultBranch: 'main' },
+  repository: { fullName: 'acme/fake-service', cloneUrl: 'file:///tmp/fake', defaultBranch: 'main' },
   ref: 'refs/heads/feature/login',
   refType: 'branch',
   refName: 'feature/login',
   after: 'f00dfeedf00dfeedf00dfeedf00dfeedf00dfeed',
+  headCommit: { id: 'f00dfeedf00dfeedf00dfeedf00dfeedf00dfeed', timestamp: '2026-11-30T05:00:00Z' },
 };
 
 type RunTaskInput = {
@@ -36,7 +37,7 @@ type RunTaskInput = {
 };
 
 describe('the rendered pipeline on the local engine, with fake tasks', () => {
-  it('runs the happy path through the runner stages and stops at the first step that is not implemented', async () => {
+  it('runs the runner stages, hands PublishImage the image repository of the deployment, and reports a failed deployment', async () => {
     const reports: unknown[] = [];
     const runnerEnvs: Record<string, string>[] = [];
     let engineRef: { sendTaskSuccess(token: string, output: string): void } | undefined;
@@ -46,7 +47,9 @@ describe('the rendered pipeline on the local engine, with fake tasks', () => {
       );
       runnerEnvs.push(env);
       const result =
-        env.STEPLINE_STAGE === 'publish' ? { imageDigest: 'sha256:fake' } : { stage: env.STEPLINE_STAGE };
+        env.STEPLINE_STAGE === 'publish'
+          ? { stage: 'publish', image: { uri: `fake@sha256:${'0'.repeat(64)}` } }
+          : { stage: env.STEPLINE_STAGE };
       setImmediate(() => engineRef?.sendTaskSuccess(env.STEPLINE_TASK_TOKEN!, JSON.stringify(result)));
       return { fakeTaskArn: `fake-task-${ctx.stateName}` };
     };
@@ -58,9 +61,15 @@ describe('the rendered pipeline on the local engine, with fake tasks', () => {
       [substitutions.FetchSourceFunctionArn]: async () => ({
         sourceKey: 'fake/source.tgz',
         configKey: 'fake/config',
+        deployment: { imageRepository: 'acme/fake-service', approvalTimeoutSeconds: 60 },
       }),
       'arn:aws:states:::ecs:runTask.waitForTaskToken': fakeRunner,
-      [substitutions.DeployFunctionArn]: async () => notImplemented('Deploy (fake)'),
+      [substitutions.DeployFunctionArn]: async () => {
+        throw new DeploymentFailedError('service staging does not exist (fake)');
+      },
+      [substitutions.RequestApprovalFunctionArn]: async () => {
+        throw new Error('fake NotifyApprovalOutcome must not be reached');
+      },
       [substitutions.CheckDeploymentFunctionArn]: async () => {
         throw new Error('fake CheckDeployment must not be reached');
       },
@@ -88,7 +97,11 @@ describe('the rendered pipeline on the local engine, with fake tasks', () => {
       'ReportFailure',
       'PipelineFailed',
     ]);
-    expect(final).toMatchObject({ status: 'FAILED', error: 'NotImplementedError' });
+    expect(final).toMatchObject({ status: 'FAILED', error: 'DeploymentFailedError' });
+    expect(runnerEnvs.at(-1)).toMatchObject({
+      STEPLINE_IMAGE_REPOSITORY: 'acme/fake-service',
+      STEPLINE_COMMIT_TIME: '2026-11-30T05:00:00Z',
+    });
     expect(
       runnerEnvs.map((env) => [env.STEPLINE_STAGE, env.STEPLINE_REF_TYPE, env.STEPLINE_REF_NAME]),
     ).toEqual([
@@ -103,7 +116,7 @@ describe('the rendered pipeline on the local engine, with fake tasks', () => {
       }),
       expect.objectContaining({
         status: 'failure',
-        failure: expect.objectContaining({ Error: 'NotImplementedError' }),
+        failure: expect.objectContaining({ Error: 'DeploymentFailedError' }),
       }),
     ]);
   });
