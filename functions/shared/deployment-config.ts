@@ -33,6 +33,14 @@ export const TriggerRules = z.strictObject({
 });
 export type TriggerRules = z.infer<typeof TriggerRules>;
 
+/** An IAM role ARN, as a task definition names its task and execution roles. */
+const RoleArn = z
+  .string()
+  .regex(
+    /^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/,
+    'expected an IAM role ARN such as arn:aws:iam::123456789012:role/app',
+  );
+
 /** One ECS service a pipeline rolls out to. Fixed by the deployment, never by the pushed repo. */
 export const EcsTarget = z.strictObject({
   cluster: z.string().min(1),
@@ -53,6 +61,13 @@ export const EcsTarget = z.strictObject({
   desiredCount: z.number().int().min(0).optional(),
   /** Seconds a rollout may take before it is rolled back explicitly. @default 900 */
   timeoutSeconds: z.number().int().positive().default(900),
+  /**
+   * The task role of the service's task definition. On AWS the stack needs it (with
+   * `executionRoleArn`) to allow `iam:PassRole` for exactly these roles; locally it is unused.
+   */
+  taskRoleArn: RoleArn.optional(),
+  /** The execution role of the service's task definition (pulls the image, writes logs). See `taskRoleArn`. */
+  executionRoleArn: RoleArn.optional(),
 });
 export type EcsTarget = z.infer<typeof EcsTarget>;
 
