@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { TaskInputError } from '#shared/errors.ts';
 import { formatZodError } from '#shared/format-zod-error.ts';
+import { PublishedImage } from '#shared/published-image.ts';
 import { type Provider, PushEvent } from '#shared/push-event.ts';
 
 export { localStatusPublisher, providerStatusPublisher } from './status-publishers.ts';
@@ -13,8 +14,20 @@ export const RunInfo = z.object({
 });
 export type RunInfo = z.infer<typeof RunInfo>;
 
-export const CommitState = z.enum(['pending', 'success', 'failure']);
+/** `superseded`: a newer commit already runs, so this one was not rolled out; neither success nor failure. */
+export const CommitState = z.enum(['pending', 'success', 'failure', 'superseded']);
 export type CommitState = z.infer<typeof CommitState>;
+
+/** The parts of the execution state a status describes; each is there only once its step ran. */
+export const RunState = z.looseObject({
+  publish: z.looseObject({ image: PublishedImage.optional() }).optional(),
+  staging: z.looseObject({ outcome: z.string().optional(), supersededBy: z.string().optional() }).optional(),
+  production: z
+    .looseObject({ outcome: z.string().optional(), supersededBy: z.string().optional() })
+    .optional(),
+  approval: z.looseObject({ decision: z.string().optional(), approver: z.string().optional() }).optional(),
+});
+export type RunState = z.infer<typeof RunState>;
 
 /** What ReportPending, ReportSuccess and ReportFailure pass (`Parameters`). */
 export const ReportStatusInput = z.object({
@@ -23,6 +36,8 @@ export const ReportStatusInput = z.object({
   run: RunInfo,
   /** The caught error, as a `Catch` with `ResultPath: "$.failure"` stores it. */
   failure: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+  /** The whole execution state (`"state.$": "$"`): what the run produced so far, for the description. */
+  state: RunState.optional(),
 });
 export type ReportStatusInput = z.infer<typeof ReportStatusInput>;
 
@@ -68,8 +83,8 @@ export async function reportStatus(event: unknown, deps: ReportStatusDeps): Prom
   if (!parsed.success) {
     throw new TaskInputError(`ReportStatus input is invalid:\n${formatZodError(parsed.error).join('\n')}`);
   }
-  const { status, push, run, failure } = parsed.data;
-  const description = describeStatus(status, failure);
+  const { status, push, run, failure, state } = parsed.data;
+  const description = describeStatus(status, failure, state);
   const targetUrl = deps.executionUrl(run);
   await deps.publish(
     {
@@ -86,13 +101,36 @@ export async function reportStatus(event: unknown, deps: ReportStatusDeps): Prom
   return { state: status, description, targetUrl };
 }
 
-/** The one-line description: what is happening, or for a failure the error name and the first line of its cause. */
-export function describeStatus(state: CommitState, failure?: ReportStatusInput['failure']): string {
+/**
+ * The one-line description: what is happening, or for a failure the error name and the first line
+ * of its cause; the image digest once PublishImage made one.
+ */
+export function describeStatus(
+  state: CommitState,
+  failure?: ReportStatusInput['failure'],
+  run?: RunState,
+): string {
+  const image = run?.publish?.image ? ` (image ${shortDigest(run.publish.image.digest)})` : '';
   if (state === 'pending') return 'Stepline is building, testing and deploying this commit';
-  if (state === 'success') return 'Built, tested and deployed to production';
+  if (state === 'success') {
+    const approver = run?.approval?.approver ? `, approved by ${run.approval.approver}` : '';
+    return truncate(`Deployed to production${approver}${image}`);
+  }
+  if (state === 'superseded') {
+    const where = run?.production?.outcome === 'Superseded' ? 'production' : 'staging';
+    const newer = run?.[where]?.supersededBy;
+    return truncate(
+      `Superseded: ${where} already runs ${newer ? `newer commit ${newer.slice(0, 12)}` : 'a newer commit'}${image}`,
+    );
+  }
   const name = failure?.Error?.trim() || 'Failed';
   const cause = firstLineOfCause(failure?.Cause);
-  return truncate(cause ? `${name}: ${cause}` : name);
+  return truncate(`${cause ? `${name}: ${cause}` : name}${image}`, image.length);
+}
+
+/** `sha256:0123456789ab`: enough to recognise an image, short enough for a status line. */
+function shortDigest(digest: string): string {
+  return digest.slice(0, 'sha256:'.length + 12);
 }
 
 /** Lambda errors arrive as JSON (`{"errorType","errorMessage","trace"}`); task failures as plain text. */
@@ -115,11 +153,12 @@ function firstLineOfCause(cause: string | undefined): string {
   );
 }
 
-function truncate(text: string): string {
+/** Cuts to the provider's limit; `keepTail` characters at the end (the image digest) are kept whole. */
+function truncate(text: string, keepTail = 0): string {
   const chars = [...text];
-  return chars.length <= maxDescriptionLength
-    ? text
-    : `${chars.slice(0, maxDescriptionLength - 1).join('')}…`;
+  if (chars.length <= maxDescriptionLength) return text;
+  const tail = chars.slice(chars.length - keepTail);
+  return `${chars.slice(0, maxDescriptionLength - 1 - tail.length).join('')}…${tail.join('')}`;
 }
 
 /** The execution's page in the Step Functions console. */

@@ -24,6 +24,21 @@ const bitbucketStates: Record<CommitState, string> = {
   pending: 'INPROGRESS',
   success: 'SUCCESSFUL',
   failure: 'FAILED',
+  superseded: 'STOPPED',
+};
+/** GitHub has no neutral commit state: a superseded push is not a failure, and its description says why. */
+const githubStates: Record<CommitState, string> = {
+  pending: 'pending',
+  success: 'success',
+  failure: 'failure',
+  superseded: 'success',
+};
+const giteaStates: Record<CommitState, string> = { ...githubStates, superseded: 'warning' };
+const gitlabStates: Record<CommitState, string> = {
+  pending: 'pending',
+  success: 'success',
+  failure: 'failed',
+  superseded: 'canceled',
 };
 
 /** The provider's "create a commit status" request for `status`: URL and JSON body. */
@@ -41,7 +56,7 @@ export function statusRequest(
       return {
         url: `${base}${prefix}/repos/${owner}/${name}/statuses/${sha}`,
         body: {
-          state: status.state,
+          state: (status.provider === 'gitea' ? giteaStates : githubStates)[status.state],
           target_url: status.targetUrl,
           description: status.description,
           context: status.context,
@@ -52,7 +67,7 @@ export function statusRequest(
       return {
         url: `${base}/api/v4/projects/${gitlabProjectId(status.repository)}/statuses/${sha}`,
         body: {
-          state: status.state === 'failure' ? 'failed' : status.state,
+          state: gitlabStates[status.state],
           name: status.context,
           target_url: status.targetUrl,
           description: status.description,

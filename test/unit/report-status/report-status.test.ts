@@ -79,6 +79,42 @@ describe('reportStatus', () => {
     expect(description.endsWith('…')).toBe(true);
   });
 
+  it('names the image digest and the approver once production is deployed', () => {
+    const digest = `sha256:${'c'.repeat(64)}`;
+    const state = {
+      publish: {
+        image: { repository: 'r', digest, uri: `r@${digest}`, tags: [], bytesPushed: 0, layers: 1 },
+      },
+      approval: { decision: 'approve', approver: 'ops@example.com' },
+    };
+
+    expect(describeStatus('success', undefined, state)).toBe(
+      `Deployed to production, approved by ops@example.com (image sha256:${'c'.repeat(12)})`,
+    );
+  });
+
+  it('keeps the image digest whole when a long failure is cut to 140 characters', () => {
+    const digest = `sha256:${'d'.repeat(64)}`;
+    const state = {
+      publish: {
+        image: { repository: 'r', digest, uri: `r@${digest}`, tags: [], bytesPushed: 0, layers: 1 },
+      },
+    };
+
+    const text = describeStatus('failure', { Error: 'DeploymentFailedError', Cause: 'x'.repeat(300) }, state);
+
+    expect([...text]).toHaveLength(140);
+    expect(text.endsWith(`(image sha256:${'d'.repeat(12)})`)).toBe(true);
+  });
+
+  it('says which environment already runs a newer commit when a push is superseded', () => {
+    const text = describeStatus('superseded', undefined, {
+      staging: { outcome: 'Superseded', supersededBy: 'f'.repeat(40) },
+    });
+
+    expect(text).toBe(`Superseded: staging already runs newer commit ${'f'.repeat(12)}`);
+  });
+
   it('rejects an unknown status as a TaskInputError', async () => {
     const { deps } = recorder();
 

@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { deploymentStatusPublisher } from '#functions/report-status/create-handler.ts';
 import type { CommitStatus } from '#functions/report-status/report-status.ts';
-import { localStatusPublisher, providerStatusPublisher } from '#functions/report-status/status-publishers.ts';
+import {
+  localStatusPublisher,
+  providerStatusPublisher,
+  statusRequest,
+} from '#functions/report-status/status-publishers.ts';
 import { DeploymentConfig } from '#shared/deployment-config.ts';
 import { StatusReportError } from '#shared/errors.ts';
 import { run } from '../fetch-source/fixtures.ts';
@@ -138,6 +142,22 @@ describe('providerStatusPublisher', () => {
       `POST ${provider.url}/repos/acme/service/statuses/${sha} answered 403 Forbidden: {"message":"Resource not accessible"}`,
     );
     expect((error as Error).message).not.toContain(token);
+  });
+});
+
+describe('statusRequest', () => {
+  it("maps a superseded push to each provider's closest state that is not a failure", () => {
+    const states = (['github', 'gitea', 'gitlab', 'bitbucket'] as const).map((provider) => {
+      const { body } = statusRequest({ ...statusOf(), provider, state: 'superseded' }, 'https://git.example');
+      return [provider, body.state];
+    });
+
+    expect(states).toEqual([
+      ['github', 'success'],
+      ['gitea', 'warning'],
+      ['gitlab', 'canceled'],
+      ['bitbucket', 'STOPPED'],
+    ]);
   });
 });
 
