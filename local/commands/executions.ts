@@ -4,7 +4,14 @@ import {
   readStoredExecution,
   type StoredExecution,
 } from '#local/sfn/store.ts';
-import { formatDuration, indentCause, type StateVisit, StoryBuilder } from './story.ts';
+import {
+  formatDuration,
+  indentCause,
+  type RunResults,
+  resultsOf,
+  type StateVisit,
+  StoryBuilder,
+} from './story.ts';
 
 type Write = (line: string) => void;
 
@@ -80,6 +87,7 @@ export function showExecution(
     return 2;
   }
   const visits = storyOf(dataDir, name);
+  const results = resultsOf(readHistory(dataDir, name));
   if (options.json) {
     write(
       JSON.stringify(
@@ -87,6 +95,7 @@ export function showExecution(
           ...record,
           input: JSON.parse(record.input),
           output: record.output ? JSON.parse(record.output) : undefined,
+          results,
           states: visits,
         },
         null,
@@ -100,6 +109,9 @@ export function showExecution(
   write(`  started: ${record.startDate}${record.stopDate ? `  stopped: ${record.stopDate}` : ''}`);
   write('');
   for (const visit of visits) write(formatVisit(visit));
+  const highlights = formatResults(results);
+  if (highlights.length > 0) write('');
+  for (const line of highlights) write(line);
   if (record.error) {
     write('');
     write(`  ${record.error}`);
@@ -107,4 +119,29 @@ export function showExecution(
     if (cause) write(cause);
   }
   return 0;
+}
+
+/** The lines a person looks for after a run: the image by digest, where it runs, who approved. */
+export function formatResults(results: RunResults): string[] {
+  const lines: string[] = [];
+  if (results.image) lines.push(`  image:      ${results.image.uri}`);
+  for (const env of ['staging', 'production'] as const) {
+    const deployed = results[env];
+    if (!deployed) continue;
+    const label = `${env}:`.padEnd(11);
+    if (deployed.outcome === 'Superseded')
+      lines.push(
+        `  ${label} superseded (already runs newer commit ${deployed.supersededBy?.slice(0, 12) ?? '?'})`,
+      );
+    else if (deployed.rolloutState === 'COMPLETED')
+      lines.push(
+        `  ${label} ${deployed.url ?? 'deployed'} (${deployed.taskDefinitionArn?.split('/').at(-1) ?? ''})`,
+      );
+    else lines.push(`  ${label} ${(deployed.rolloutState ?? 'rolling out').toLowerCase()}`);
+  }
+  if (results.approval)
+    lines.push(
+      `  approval:   ${results.approval.decision} by ${results.approval.approver ?? '?'}${results.approval.comment ? ` ("${results.approval.comment}")` : ''}`,
+    );
+  return lines;
 }

@@ -1,3 +1,9 @@
+import {
+  DescribeExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  GetExecutionHistoryCommand,
+  type SFNClient,
+} from '@aws-sdk/client-sfn';
 import type { ExecutionDescription, LocalStepFunctions } from '#local/sfn/engine.ts';
 import type { LocalHistoryEvent } from '#local/sfn/store.ts';
 import { formatVisit } from './executions.ts';
@@ -19,6 +25,8 @@ export class ExecutionFollower {
   constructor(
     private readonly engine: LocalStepFunctions,
     private readonly write: Write,
+    /** Told when a Task state of the followed execution starts (e.g. to print an approval link). */
+    private readonly onTaskStarted?: (visit: StateVisit, executionArn: string) => void,
   ) {
     engine.on('event', this.listener);
   }
@@ -62,12 +70,69 @@ export class ExecutionFollower {
   }
 
   private print(arn: string, event: LocalHistoryEvent): void {
-    const { started, finished } = this.story(arn).add(event);
-    if (started && started.type === 'Task' && !finished) this.write(`  ▶ ${started.name}`);
-    if (finished) {
-      this.write(formatVisit(finished));
-      if (finished.outcome === 'failed' && finished.cause && finished.type !== 'Fail')
-        this.write(indentCause(finished.cause, 30));
+    printEvent(this.story(arn), event, this.write, (visit) => this.onTaskStarted?.(visit, arn));
+  }
+}
+
+function printEvent(
+  story: StoryBuilder,
+  event: LocalHistoryEvent,
+  write: Write,
+  onTaskStarted: (visit: StateVisit) => void,
+): void {
+  const { started, finished } = story.add(event);
+  if (started && started.type === 'Task' && !finished) {
+    write(`  ▶ ${started.name}`);
+    onTaskStarted(started);
+  }
+  if (finished) {
+    write(formatVisit(finished));
+    if (finished.outcome === 'failed' && finished.cause && finished.type !== 'Fail')
+      write(indentCause(finished.cause, 30));
+  }
+}
+
+/**
+ * Follows an execution of another process's runtime (`stepline serve`) through its Step Functions
+ * endpoint, with the real SDK: polls the history and prints states as they start and end.
+ */
+export async function followRemote(
+  sfn: Pick<SFNClient, 'send'>,
+  executionArn: string,
+  write: Write,
+  onTaskStarted?: (visit: StateVisit, executionArn: string) => void,
+  pollMs = 250,
+): Promise<{
+  description: DescribeExecutionCommandOutput;
+  visits: StateVisit[];
+  events: LocalHistoryEvent[];
+}> {
+  const story = new StoryBuilder();
+  const events: LocalHistoryEvent[] = [];
+  for (;;) {
+    const description = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    let nextToken: string | undefined;
+    const fresh: LocalHistoryEvent[] = [];
+    let index = 0;
+    do {
+      const page = await sfn.send(
+        new GetExecutionHistoryCommand({
+          executionArn,
+          maxResults: 1000,
+          ...(nextToken ? { nextToken } : {}),
+        }),
+      );
+      for (const event of page.events ?? []) {
+        if (index++ >= events.length) fresh.push(event as unknown as LocalHistoryEvent);
+      }
+      nextToken = page.nextToken;
+    } while (nextToken);
+    for (const event of fresh) {
+      events.push(event);
+      printEvent(story, event, write, (visit) => onTaskStarted?.(visit, executionArn));
     }
+    if (description.status !== 'RUNNING' && fresh.length === 0)
+      return { description, visits: story.visits, events };
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
 }

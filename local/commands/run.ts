@@ -1,12 +1,17 @@
 import { basename, resolve } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { loadLocalConfig, UsageError } from '#local/config.ts';
 import { git } from '#local/git/git.ts';
 import { buildGitHubPushPayload, deliverGitHubPush, zeroSha } from '#local/git/push-payload.ts';
-import { startLocalRuntime } from '#local/runtime.ts';
+import { type LocalRuntime, startLocalRuntime } from '#local/runtime.ts';
+import { localCredentials, localRegion } from '#local/s3.ts';
+import type { LocalHistoryEvent } from '#local/sfn/store.ts';
 import { localDefaultConfig } from '#local/webhook-server.ts';
-import { ExecutionFollower } from './follow.ts';
-import { formatDuration } from './story.ts';
+import { formatResults } from './executions.ts';
+import { ExecutionFollower, followRemote } from './follow.ts';
+import { findRunningRuntime } from './running-runtime.ts';
+import { formatDuration, resultsOf, type StateVisit } from './story.ts';
 import { pushableRepo } from './workspace.ts';
 
 export interface RunOptions {
@@ -18,6 +23,10 @@ export interface RunOptions {
   secret: string;
   logger: Logger;
   write: (line: string) => void;
+  /** An external registry to push images to instead of the local one. */
+  registry?: string;
+  /** Told when a Task state starts, with the run's own printer (approval links, auto-approval). */
+  onTaskStarted?: (visit: StateVisit, executionArn: string, write: (line: string) => void) => void;
 }
 
 async function resolveRef(
@@ -60,13 +69,33 @@ export async function runCommand(options: RunOptions): Promise<number> {
   if (repo.snapshotOf)
     log(`${repo.snapshotOf} is not a repository of its own: pushing a snapshot commit of its files`);
 
-  const runtime = await startLocalRuntime({
-    dataDir: options.dataDir,
-    config,
-    port: 0,
-    logger: options.logger,
-  });
-  const follower = new ExecutionFollower(runtime.engine, log);
+  const running = await findRunningRuntime(options.dataDir);
+  let runtime: LocalRuntime | undefined;
+  let webhookUrl: string;
+  let sfn: SFNClient | undefined;
+  if (running) {
+    log(
+      `delivering to the stepline serve of ${resolve(options.dataDir)} (pid ${running.pid}, ${running.webhookUrl})`,
+    );
+    webhookUrl = running.webhookUrl;
+    sfn = new SFNClient({
+      endpoint: running.sfnEndpoint,
+      region: localRegion,
+      credentials: localCredentials,
+    });
+  } else {
+    runtime = await startLocalRuntime({
+      dataDir: options.dataDir,
+      config,
+      port: 0,
+      logger: options.logger,
+      ...(options.registry ? { registry: options.registry } : {}),
+    });
+    webhookUrl = runtime.webhookUrl;
+  }
+  const onTaskStarted = (visit: StateVisit, executionArn: string) =>
+    options.onTaskStarted?.(visit, executionArn, log);
+  const follower = runtime ? new ExecutionFollower(runtime.engine, log, onTaskStarted) : undefined;
   try {
     const payload = await buildGitHubPushPayload({
       repoDir: repo.repoDir,
@@ -75,11 +104,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       before: parent,
       after: sha,
     });
-    const delivery = await deliverGitHubPush(
-      `${runtime.webhookUrl}/webhooks/github`,
-      options.secret,
-      payload,
-    );
+    const delivery = await deliverGitHubPush(`${webhookUrl}/webhooks/github`, options.secret, payload);
     const reply = delivery.body as {
       executionArn?: string;
       executionName?: string;
@@ -97,16 +122,41 @@ export async function runCommand(options: RunOptions): Promise<number> {
     log(
       `${fullName} ${fullRef.replace(/^refs\/(heads|tags)\//, '')} @ ${sha.slice(0, 12)} → execution ${reply.executionName}`,
     );
-    const { description, visits } = await follower.follow(reply.executionArn);
-    const totalMs = (description.stopDate ?? new Date()).getTime() - description.startDate.getTime();
+    let description: {
+      name?: string | undefined;
+      executionArn?: string | undefined;
+      status?: string | undefined;
+      startDate?: Date | undefined;
+      stopDate?: Date | undefined;
+      error?: string | undefined;
+      cause?: string | undefined;
+      output?: string | undefined;
+    };
+    let visits: StateVisit[];
+    let events: readonly LocalHistoryEvent[];
+    if (follower && runtime) {
+      ({ description, visits } = await follower.follow(reply.executionArn));
+      events = runtime.engine.getExecutionHistory(reply.executionArn, { maxResults: 1000 }).events;
+    } else {
+      ({ description, visits, events } = await followRemote(sfn!, reply.executionArn, log, onTaskStarted));
+    }
+    const results = resultsOf(events);
+    const superseded = [results.staging, results.production].some((d) => d?.outcome === 'Superseded');
+    const status = description.status === 'SUCCEEDED' && superseded ? 'SUPERSEDED' : description.status;
+    const totalMs =
+      (description.stopDate ?? new Date()).getTime() - (description.startDate ?? new Date()).getTime();
     if (options.json) {
       write(
         JSON.stringify(
           {
             name: description.name,
             executionArn: description.executionArn,
-            status: description.status,
+            status,
             durationMs: totalMs,
+            image: results.image,
+            staging: results.staging,
+            production: results.production,
+            approval: results.approval,
             states: visits.map((v) => ({
               name: v.name,
               type: v.type,
@@ -124,13 +174,21 @@ export async function runCommand(options: RunOptions): Promise<number> {
       );
     } else {
       write('');
-      write(`${description.status} in ${formatDuration(totalMs)}: ${description.name}`);
+      write(`${status} in ${formatDuration(totalMs)}: ${description.name}`);
       if (description.error) write(`  ${description.error}: ${(description.cause ?? '').split('\n')[0]}`);
-      write(`  history: npx stepline executions show ${description.name} --data ${resolve(options.dataDir)}`);
+      for (const line of formatResults(results)) write(line);
+      write(
+        `  history:    npx stepline executions show ${description.name} --data ${resolve(options.dataDir)}`,
+      );
+      if (runtime && (results.staging || results.production))
+        write(
+          '  (the services this run deployed stop when it exits; run `npx stepline serve` first to keep them up)',
+        );
     }
     return description.status === 'SUCCEEDED' ? 0 : 1;
   } finally {
-    follower.close();
-    await runtime.close();
+    follower?.close();
+    sfn?.destroy();
+    await runtime?.close();
   }
 }

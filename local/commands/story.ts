@@ -17,7 +17,59 @@ export interface StateVisit {
 }
 
 /** Where each step keeps its result in the state (the ASL's `ResultPath`). */
-const resultPaths: Record<string, string> = { FetchSource: 'source', Build: 'build', Test: 'test' };
+const resultPaths: Record<string, string> = {
+  FetchSource: 'source',
+  Build: 'build',
+  Test: 'test',
+  PublishImage: 'publish',
+  DeployStaging: 'staging',
+  CheckStaging: 'staging',
+  DeployProduction: 'production',
+  CheckProduction: 'production',
+  RequestApproval: 'approval',
+};
+
+/** What a run produced that a person looks for: the image, the environments' URLs, the approval. */
+export interface RunResults {
+  image?: { uri: string; digest: string; repository: string; tags: string[] };
+  staging?: DeployedTo;
+  production?: DeployedTo;
+  approval?: { decision: string; approver?: string; comment?: string; decidedAt?: string };
+}
+export interface DeployedTo {
+  outcome?: string;
+  rolloutState?: string;
+  url?: string;
+  taskDefinitionArn?: string;
+  supersededBy?: string;
+}
+
+/**
+ * The run's results read from the states' outputs in its history, so they are there whether or
+ * not a later state failed (a failed execution has no output of its own).
+ */
+export function resultsOf(events: readonly LocalHistoryEvent[]): RunResults {
+  const results: RunResults = {};
+  for (const event of events) {
+    if (!String(event.type).endsWith('StateExited')) continue;
+    const info = details(event);
+    const path = resultPaths[String(info?.name)];
+    if (!path || info?.output === undefined) continue;
+    let state: Record<string, unknown>;
+    try {
+      state = JSON.parse(String(info.output)) as Record<string, unknown>;
+    } catch {
+      continue;
+    }
+    const value = state[path] as Record<string, unknown> | undefined;
+    if (!value || typeof value !== 'object') continue;
+    if (path === 'publish' && value.image && typeof value.image === 'object')
+      results.image = value.image as NonNullable<RunResults['image']>;
+    if (path === 'staging' || path === 'production') results[path] = value as DeployedTo;
+    if (path === 'approval') results.approval = value as NonNullable<RunResults['approval']>;
+  }
+  return results;
+}
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -50,7 +102,36 @@ export function summarizeStep(stateName: string, stateOutput: string | undefined
   if (cache) parts.push(cache.restored ? 'cache restored' : cache.saved ? 'cache saved' : 'cache miss');
   const artifacts = result.artifacts as { files: number } | undefined;
   if (artifacts) parts.push(`${plural(artifacts.files, 'artifact')} kept`);
+  const image = result.image as
+    | { digest: string; layers: number; bytesPushed: number; blobsSkipped?: number }
+    | undefined;
+  if (image)
+    parts.push(
+      `image ${image.digest.slice(0, 19)}… (${plural(image.layers, 'layer')}, ${formatBytes(image.bytesPushed)} pushed${image.blobsSkipped ? `, ${plural(image.blobsSkipped, 'blob')} already there` : ''})`,
+    );
+  if (typeof result.outcome === 'string') parts.push(describeRollout(result as DeployedTo, stateName));
+  if (typeof result.decision === 'string') {
+    const comment = typeof result.comment === 'string' && result.comment ? `: "${result.comment}"` : '';
+    parts.push(
+      `${result.decision === 'approve' ? 'approved' : result.decision} by ${String(result.approver)}${comment}`,
+    );
+  }
   return parts.length > 0 ? parts.join(', ') : undefined;
+}
+
+function describeRollout(state: DeployedTo, stateName: string): string {
+  if (state.outcome === 'Superseded')
+    return `superseded: already runs newer commit ${state.supersededBy?.slice(0, 12) ?? '?'}`;
+  const revision = state.taskDefinitionArn?.split('/').at(-1);
+  if (stateName.startsWith('Deploy')) return `revision ${revision ?? '?'} rolling out`;
+  if (state.rolloutState === 'COMPLETED') return `completed${state.url ? `, serving ${state.url}` : ''}`;
+  return `${(state.rolloutState ?? 'in progress').toLowerCase().replace('_', ' ')}`;
+}
+
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 function details(event: LocalHistoryEvent): Record<string, unknown> | undefined {
