@@ -275,7 +275,7 @@ export async function extractLayer(
         case 'directory': {
           entry.resume();
           if (existing && !existing.isDirectory()) await rm(target, { recursive: true, force: true });
-          if (!existing || !existing.isDirectory()) await mkdir(target, { mode: 0o700 });
+          if (!existing?.isDirectory()) await mkdir(target, { mode: 0o700 });
           directories.push({ path: target, mode: mode | 0o700, mtime: header.mtime });
           break;
         }
