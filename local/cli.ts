@@ -2,6 +2,7 @@ import '#local/polyfills.ts';
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { UsageError } from '#local/config.ts';
+import { registryTarget } from '#local/registry/task-env.ts';
 import { localWebhookSecret } from '#local/secret.ts';
 import { createLogger } from '#shared/logger.ts';
 import { demoCommand } from './commands/demo.ts';
@@ -28,6 +29,18 @@ function port(value: string): number {
     throw new InvalidArgumentError(`expected a port number, got "${value}"`);
   return n;
 }
+
+function registryUrl(value: string): string {
+  try {
+    registryTarget(value);
+  } catch (error) {
+    throw new InvalidArgumentError((error as Error).message.replace(/^--registry: /, ''));
+  }
+  return value;
+}
+
+const registryHelp =
+  'push images to this registry (http://host:port or https://host, anonymous) instead of the local one';
 
 /** Structured logs go to a file-like stream only when asked; the terminal shows the story. */
 function cliLogger() {
@@ -64,13 +77,15 @@ program
   .option('--host <host>', 'address to listen on', '127.0.0.1')
   .option('--data <dir>', 'data directory', '.stepline')
   .option('--config <file>', 'deployment configuration (default: stepline.config.json if present)')
-  .action((opts: { port: number; host: string; data: string; config?: string }) =>
+  .option('--registry <url>', registryHelp, registryUrl)
+  .action((opts: { port: number; host: string; data: string; config?: string; registry?: string }) =>
     exit(
       serveCommand({
         host: opts.host,
         port: opts.port,
         dataDir: opts.data,
         ...(opts.config ? { configPath: opts.config } : {}),
+        ...(opts.registry ? { registry: opts.registry } : {}),
         secret: localWebhookSecret(opts.data),
         logger: cliLogger(),
         write,
@@ -86,19 +101,22 @@ program
   .option('--data <dir>', 'data directory', '.stepline')
   .option('--config <file>', 'deployment configuration')
   .option('--json', 'print the final execution as JSON', false)
-  .action((repo: string, opts: { ref?: string; data: string; config?: string; json: boolean }) =>
-    exit(
-      runCommand({
-        repoDir: repo,
-        ...(opts.ref ? { ref: opts.ref } : {}),
-        dataDir: opts.data,
-        json: opts.json,
-        ...(opts.config ? { configPath: opts.config } : {}),
-        secret: localWebhookSecret(opts.data),
-        logger: cliLogger(),
-        write,
-      }),
-    ),
+  .option('--registry <url>', registryHelp, registryUrl)
+  .action(
+    (repo: string, opts: { ref?: string; data: string; config?: string; json: boolean; registry?: string }) =>
+      exit(
+        runCommand({
+          repoDir: repo,
+          ...(opts.ref ? { ref: opts.ref } : {}),
+          dataDir: opts.data,
+          json: opts.json,
+          ...(opts.config ? { configPath: opts.config } : {}),
+          ...(opts.registry ? { registry: opts.registry } : {}),
+          secret: localWebhookSecret(opts.data),
+          logger: cliLogger(),
+          write,
+        }),
+      ),
   );
 
 const executions = program

@@ -6,6 +6,8 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { launchOnHost } from '#local/ecs/host-executor.ts';
 import { bundleRunner } from '#local/ecs/runner-bundle.ts';
 import { localLambdas } from '#local/lambdas.ts';
+import { startLocalRegistry } from '#local/registry/server.ts';
+import { publisherTaskEnv } from '#local/registry/task-env.ts';
 import { localCredentials, localRegion, localS3Client, startLocalS3 } from '#local/s3.ts';
 import { startSfnApiServer } from '#local/sfn/api-server.ts';
 import { LocalStepFunctions, type TaskHandler } from '#local/sfn/engine.ts';
@@ -31,6 +33,12 @@ export interface LocalRuntimeOptions {
   waitMs?: number;
   /** Seconds between the runner's heartbeats. @default 5 */
   heartbeatSeconds?: number;
+  /**
+   * An external registry URL (`http://127.0.0.1:5000`, `https://registry.example`) that images
+   * are pushed to, anonymously, instead of the local registry. Base images still come from the
+   * local registry.
+   */
+  registry?: string;
 }
 
 export interface LocalRuntime {
@@ -39,6 +47,10 @@ export interface LocalRuntime {
   sfnEndpoint: string;
   s3Endpoint: string;
   bucket: string;
+  /** The local registry (OCI distribution API under /v2/, ECR JSON API at /): `http://127.0.0.1:<port>`. */
+  registryEndpoint: string;
+  /** `127.0.0.1:<port>`, how image references name the local registry. */
+  registryHost: string;
   engine: LocalStepFunctions;
   close(): Promise<void>;
 }
@@ -59,6 +71,12 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   const s3 = await startLocalS3({ directory: join(dataDir, 's3'), bucket });
   const closers: (() => Promise<void>)[] = [() => s3.close()];
   try {
+    const registry = await startLocalRegistry({
+      dir: join(dataDir, 'registry'),
+      onBaseImageError: (error) =>
+        options.logger.error('the local base image library/node could not be built', { error }),
+    });
+    closers.unshift(() => registry.close());
     const runnerPath = await bundleRunner(join(dataDir, 'runtime'));
     // The engine is needed by the ECS stand-in (to fail a task whose process died) and the
     // ECS stand-in by the engine: bind late.
@@ -78,6 +96,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
           AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
           AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
           STEPLINE_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 5),
+          ...publisherTaskEnv({ ...registry, external: options.registry }),
         },
         onExit: ({ code, signal }) => {
           if (code === 0 || !ctx.taskToken || !engine) return;
@@ -133,7 +152,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const webhookUrl = webhook.url;
     await writeFile(
       runtimeFile(dataDir),
-      `${JSON.stringify({ pid: process.pid, webhookUrl, sfnEndpoint, s3Endpoint: s3.endpoint, bucket, stateMachineArn: engine.stateMachineArn }, null, 2)}\n`,
+      `${JSON.stringify({ pid: process.pid, webhookUrl, sfnEndpoint, s3Endpoint: s3.endpoint, bucket, registryEndpoint: registry.endpoint, registryHost: registry.host, ...(options.registry ? { externalRegistry: options.registry } : {}), stateMachineArn: engine.stateMachineArn }, null, 2)}\n`,
     );
     return {
       dataDir,
@@ -141,6 +160,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       sfnEndpoint,
       s3Endpoint: s3.endpoint,
       bucket,
+      registryEndpoint: registry.endpoint,
+      registryHost: registry.host,
       engine,
       close: () => closeAll(closers),
     };

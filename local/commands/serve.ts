@@ -8,6 +8,8 @@ export interface ServeOptions {
   port: number;
   dataDir: string;
   configPath?: string;
+  /** An external registry to push images to instead of the local one. */
+  registry?: string;
   secret: string;
   logger: Logger;
   write: (line: string) => void;
@@ -22,6 +24,7 @@ export async function serveCommand(options: ServeOptions): Promise<number> {
     host: options.host,
     port: options.port,
     logger: options.logger,
+    ...(options.registry ? { registry: options.registry } : {}),
   });
   const { write } = options;
   write(`stepline serve: listening on ${runtime.webhookUrl}`);
@@ -32,6 +35,10 @@ export async function serveCommand(options: ServeOptions): Promise<number> {
   );
   write(`  Step Functions:  ${runtime.sfnEndpoint} (AWS_ENDPOINT_URL_SFN)`);
   write(`  S3:              ${runtime.s3Endpoint} (AWS_ENDPOINT_URL_S3), bucket ${runtime.bucket}`);
+  write(
+    `  registry:        ${runtime.registryEndpoint} (AWS_ENDPOINT_URL_ECR; images ${runtime.registryHost}/<repo>, base images ${runtime.registryHost}/library/node)`,
+  );
+  if (options.registry) write(`  pushing to:      ${options.registry} (--registry)`);
   write(`  data:            ${runtime.dataDir}  (npx stepline executions list --data ${runtime.dataDir})`);
   write(
     'Press Ctrl-C to stop. Executions still running then are recorded as FAILED (Stepline.RuntimeStopped).',
