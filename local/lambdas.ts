@@ -1,9 +1,11 @@
+import { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { handler as checkDeploymentHandler } from '#functions/check-deployment/handler.ts';
-import { handler as deployHandler } from '#functions/deploy/handler.ts';
+import { checkDeployment } from '#functions/check-deployment/check-deployment.ts';
+import { deploy } from '#functions/deploy/deploy.ts';
 import { fetchSource } from '#functions/fetch-source/fetch-source.ts';
 import { localStatusPublisher, reportStatus } from '#functions/report-status/report-status.ts';
 import { handler as requestApprovalHandler } from '#functions/request-approval/handler.ts';
+import { localCredentials, localRegion } from '#local/s3.ts';
 import type { TaskHandler } from '#local/sfn/engine.ts';
 import type { DeploymentConfig } from '#shared/deployment-config.ts';
 import { LambdaTooManyRequestsError } from '#shared/errors.ts';
@@ -41,6 +43,8 @@ export interface LocalLambdaDeps {
   config: DeploymentConfig;
   s3: S3Client;
   bucket: string;
+  /** The local ECS endpoint Deploy and CheckDeployment talk to through the real ECS client. */
+  ecsEndpoint?: string;
 }
 
 /** The pipeline's Lambdas bound to local dependencies: S3 stand-in, `git archive`, statuses on disk. */
@@ -59,11 +63,38 @@ export function localLambdas(deps: LocalLambdaDeps) {
     reportStatus: asLambda('report-status', (event) =>
       reportStatus(event, { publish, executionUrl: (run) => `stepline executions show ${run.name}` }),
     ),
-    deploy: asLambda('deploy', deployHandler),
-    checkDeployment: asLambda('check-deployment', checkDeploymentHandler),
+    deploy: asLambda('deploy', (event) =>
+      deploy(event, { ecs: localEcs(deps), config: deps.config, logger: createLogger('stepline-deploy') }),
+    ),
+    checkDeployment: asLambda('check-deployment', (event) =>
+      checkDeployment(event, {
+        ecs: localEcs(deps),
+        config: deps.config,
+        fetch: globalThis.fetch,
+        logger: createLogger('stepline-check-deployment'),
+      }),
+    ),
     // `lambda:invoke.waitForTaskToken` hands the function its `Payload`, as the Lambda integration does.
     requestApproval: asLambda('request-approval', (event) =>
       requestApprovalHandler((event as { Payload?: unknown } | null)?.Payload),
     ),
   };
+}
+
+const ecsClients = new Map<string, ECSClient>();
+
+/** One ECS client per local endpoint, as a Lambda keeps one per module. */
+function localEcs(deps: LocalLambdaDeps): ECSClient {
+  if (!deps.ecsEndpoint)
+    throw new Error('the local runtime started no ECS endpoint (ecsEndpoint), so nothing can deploy');
+  let client = ecsClients.get(deps.ecsEndpoint);
+  if (!client) {
+    client = new ECSClient({
+      endpoint: deps.ecsEndpoint,
+      region: localRegion,
+      credentials: localCredentials,
+    });
+    ecsClients.set(deps.ecsEndpoint, client);
+  }
+  return client;
 }

@@ -1,5 +1,19 @@
-import { notImplemented } from '#shared/not-implemented.ts';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { z } from 'zod';
+import { DeploymentConfigJson, parseEnv } from '#shared/env.ts';
+import { createLogger } from '#shared/logger.ts';
+import { createDeployHandler } from './create-handler.ts';
 
-/** DeployStaging/DeployProduction (ECS rollout): filled by the deployment and approval release. */
-export const handler = async (_event: unknown): Promise<never> =>
-  notImplemented('DeployStaging/DeployProduction (ECS rollout)');
+export { createDeployHandler } from './create-handler.ts';
+
+export const DeployEnv = z.object({
+  /** The deployment configuration as JSON: each repository's `deploy.staging` / `deploy.production` target. */
+  STEPLINE_CONFIG: DeploymentConfigJson,
+});
+
+const env = parseEnv(DeployEnv, process.env, 'deploy');
+const logger = createLogger('stepline-deploy');
+const ecs = new ECSClient({});
+
+/** DeployStaging/DeployProduction states: `{environment, run, push, image}` → `$.staging` / `$.production`. */
+export const handler = createDeployHandler({ ecs, config: env.STEPLINE_CONFIG, logger });
