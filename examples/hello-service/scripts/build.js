@@ -12,10 +12,11 @@ const lockHash = createHash('sha256').update(lockfile).digest('hex').slice(0, 16
 rmSync('dist', { recursive: true, force: true });
 cpSync('src', 'dist', { recursive: true });
 
+// No build time in it: the same commit must give the same files, so the same image digest.
 const commit = process.env.STEPLINE_COMMIT ?? 'local';
 writeFileSync(
   'dist/build-info.json',
-  `${JSON.stringify({ name: lock.name, version: lock.version, commit, builtAt: new Date().toISOString() }, null, 2)}\n`,
+  `${JSON.stringify({ name: lock.name, version: lock.version, commit }, null, 2)}\n`,
 );
 
 const cached = `.build-cache/licenses-${lockHash}.json`;

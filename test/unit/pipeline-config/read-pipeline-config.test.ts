@@ -22,7 +22,8 @@ test:
   commands: [npm test]
   reports: [reports/junit.xml]
 image:
-  dockerfile: docker/Dockerfile
+  dockerfile:
+    path: docker/Dockerfile
 `);
 
     expect(config).toEqual({
@@ -35,7 +36,7 @@ image:
         artifacts: ['dist/**'],
       },
       test: { commands: ['npm test'], env: {}, timeout: 900, reports: ['reports/junit.xml'] },
-      image: { dockerfile: 'docker/Dockerfile', context: '.' },
+      image: { dockerfile: { path: 'docker/Dockerfile', context: '.', buildArgs: {} } },
     });
   });
 
@@ -77,11 +78,11 @@ image:
 
   it('refuses a path that leaves the repository', () => {
     const problems = problemsOf(
-      'build:\n  commands: [b]\ntest:\n  commands: [t]\nimage:\n  dockerfile: ../Dockerfile\n',
+      'build:\n  commands: [b]\ntest:\n  commands: [t]\nimage:\n  dockerfile:\n    path: ../Dockerfile\n',
     );
 
     expect(problems).toEqual([
-      'image.dockerfile: expected a path inside the repository (no leading "/", no "..") (line 6)',
+      'image.dockerfile.path: expected a path inside the repository (no leading "/", no "..") (line 7)',
     ]);
   });
 
