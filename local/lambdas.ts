@@ -4,8 +4,8 @@ import { checkDeployment } from '#functions/check-deployment/check-deployment.ts
 import { deploy } from '#functions/deploy/deploy.ts';
 import { fetchSource } from '#functions/fetch-source/fetch-source.ts';
 import { localStatusPublisher, reportStatus } from '#functions/report-status/report-status.ts';
-import { handler as requestApprovalHandler } from '#functions/request-approval/handler.ts';
 import { localCredentials, localRegion } from '#local/s3.ts';
+import { type LocalApprovalEndpoints, localRequestApproval } from '#local/approvals.ts';
 import type { TaskHandler } from '#local/sfn/engine.ts';
 import type { DeploymentConfig } from '#shared/deployment-config.ts';
 import { LambdaTooManyRequestsError } from '#shared/errors.ts';
@@ -43,6 +43,8 @@ export interface LocalLambdaDeps {
   config: DeploymentConfig;
   s3: S3Client;
   bucket: string;
+  /** Where the approval Lambda sends email, asks ECS, and points its links. */
+  approvalEndpoints: LocalApprovalEndpoints;
   /** The local ECS endpoint Deploy and CheckDeployment talk to through the real ECS client. */
   ecsEndpoint?: string;
 }
@@ -50,6 +52,13 @@ export interface LocalLambdaDeps {
 /** The pipeline's Lambdas bound to local dependencies: S3 stand-in, `git archive`, statuses on disk. */
 export function localLambdas(deps: LocalLambdaDeps) {
   const publish = localStatusPublisher(deps.dataDir);
+  const approval = localRequestApproval({
+    dataDir: deps.dataDir,
+    config: deps.config,
+    s3: deps.s3,
+    bucket: deps.bucket,
+    endpoints: deps.approvalEndpoints,
+  });
   return {
     fetchSource: asLambda('fetch-source', (event) =>
       fetchSource(event, {
@@ -76,8 +85,10 @@ export function localLambdas(deps: LocalLambdaDeps) {
     ),
     // `lambda:invoke.waitForTaskToken` hands the function its `Payload`, as the Lambda integration does.
     requestApproval: asLambda('request-approval', (event) =>
-      requestApprovalHandler((event as { Payload?: unknown } | null)?.Payload),
+      approval((event as { Payload?: unknown } | null)?.Payload),
     ),
+    // NotifyApprovalOutcome invokes the same function by its ARN, with its input as the event.
+    notifyApprovalOutcome: asLambda('request-approval', approval),
   };
 }
 

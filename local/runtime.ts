@@ -5,10 +5,12 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { launchOnHost } from '#local/ecs/host-executor.ts';
 import { bundleRunner } from '#local/ecs/runner-bundle.ts';
+import { localApprovalRoutes } from '#local/approvals.ts';
 import { localLambdas } from '#local/lambdas.ts';
 import { startLocalRegistry } from '#local/registry/server.ts';
 import { publisherTaskEnv } from '#local/registry/task-env.ts';
 import { localCredentials, localRegion, localS3Client, startLocalS3 } from '#local/s3.ts';
+import { type SentEmail, startLocalSes } from '#local/ses/server.ts';
 import { startSfnApiServer } from '#local/sfn/api-server.ts';
 import { LocalStepFunctions, type TaskHandler } from '#local/sfn/engine.ts';
 import { localSubstitutions } from '#local/substitutions.ts';
@@ -33,6 +35,8 @@ export interface LocalRuntimeOptions {
   waitMs?: number;
   /** Seconds between the runner's heartbeats. @default 5 */
   heartbeatSeconds?: number;
+  /** Base URL of approval links in emails (e.g. a tunnel to this machine). @default the local server's URL */
+  publicUrl?: string;
   /**
    * An external registry URL (`http://127.0.0.1:5000`, `https://registry.example`) that images
    * are pushed to, anonymously, instead of the local registry. Base images still come from the
@@ -47,6 +51,14 @@ export interface LocalRuntime {
   sfnEndpoint: string;
   s3Endpoint: string;
   bucket: string;
+  /** The SES v2 stand-in (AWS_ENDPOINT_URL_SESV2). */
+  sesEndpoint: string;
+  /** Where sent emails land as `.eml` files. */
+  outboxDir: string;
+  /** Base URL of the approval links the emails carry. */
+  approvalBaseUrl: string;
+  /** Calls `listener` for each email sent from now on (e.g. to print approval links); returns the unsubscribe. */
+  onEmail(listener: (email: SentEmail) => void): () => void;
   /** The local registry (OCI distribution API under /v2/, ECR JSON API at /): `http://127.0.0.1:<port>`. */
   registryEndpoint: string;
   /** `127.0.0.1:<port>`, how image references name the local registry. */
@@ -71,6 +83,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   const s3 = await startLocalS3({ directory: join(dataDir, 's3'), bucket });
   const closers: (() => Promise<void>)[] = [() => s3.close()];
   try {
+    const ses = await startLocalSes({ outboxDir: join(dataDir, 'outbox') });
+    closers.unshift(() => ses.close());
+    let approvalBaseUrl = options.publicUrl?.replace(/\/+$/, '') ?? '';
     const registry = await startLocalRegistry({
       dir: join(dataDir, 'registry'),
       onBaseImageError: (error) =>
@@ -112,7 +127,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
           }
         },
       });
-    const lambdas = localLambdas({ dataDir, config: options.config, s3: localS3Client(s3.endpoint), bucket });
+    const lambdas = localLambdas({
+      dataDir,
+      config: options.config,
+      s3: localS3Client(s3.endpoint),
+      bucket,
+      approvalEndpoints: {
+        ses: () => ses.endpoint,
+        sfn: () => sfnEndpoint,
+        approvalBaseUrl: () => approvalBaseUrl,
+      },
+    });
     engine = new LocalStepFunctions({
       dataDir,
       stateMachineName: 'stepline-pipeline',
@@ -123,6 +148,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         [localSubstitutions.DeployFunctionArn]: lambdas.deploy,
         [localSubstitutions.CheckDeploymentFunctionArn]: lambdas.checkDeployment,
         [lambdaInvokeWithToken]: lambdas.requestApproval,
+        [localSubstitutions.RequestApprovalFunctionArn]: lambdas.notifyApprovalOutcome,
         [ecsRunTask]: runTask,
       },
       overrides: {
@@ -147,12 +173,19 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       stateMachineArn: engine.stateMachineArn,
       resolveSecret: options.resolveSecret ?? localSecretResolver(),
       logger: createLogger('stepline-webhook'),
+      routes: localApprovalRoutes({
+        dataDir,
+        s3: localS3Client(s3.endpoint),
+        bucket,
+        sfnEndpoint: () => sfnEndpoint,
+      }),
     });
     closers.unshift(() => webhook.close());
     const webhookUrl = webhook.url;
+    approvalBaseUrl ||= webhookUrl;
     await writeFile(
       runtimeFile(dataDir),
-      `${JSON.stringify({ pid: process.pid, webhookUrl, sfnEndpoint, s3Endpoint: s3.endpoint, bucket, registryEndpoint: registry.endpoint, registryHost: registry.host, ...(options.registry ? { externalRegistry: options.registry } : {}), stateMachineArn: engine.stateMachineArn }, null, 2)}\n`,
+      `${JSON.stringify({ pid: process.pid, webhookUrl, sfnEndpoint, s3Endpoint: s3.endpoint, bucket, sesEndpoint: ses.endpoint, outboxDir: ses.outboxDir, approvalBaseUrl, registryEndpoint: registry.endpoint, registryHost: registry.host, ...(options.registry ? { externalRegistry: options.registry } : {}), stateMachineArn: engine.stateMachineArn }, null, 2)}\n`,
     );
     return {
       dataDir,
@@ -160,6 +193,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       sfnEndpoint,
       s3Endpoint: s3.endpoint,
       bucket,
+      sesEndpoint: ses.endpoint,
+      outboxDir: ses.outboxDir,
+      approvalBaseUrl,
+      onEmail: (listener) => ses.onEmail(listener),
       registryEndpoint: registry.endpoint,
       registryHost: registry.host,
       engine,

@@ -1,5 +1,43 @@
-import { notImplemented } from '#shared/not-implemented.ts';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SESv2Client } from '@aws-sdk/client-sesv2';
+import { z } from 'zod';
+import { consoleExecutionUrl } from '#functions/report-status/report-status.ts';
+import { DeploymentConfigJson, parseEnv } from '#shared/env.ts';
+import { createLogger } from '#shared/logger.ts';
+import { awsSecretResolver } from '#shared/secrets.ts';
+import { providerCommitLister } from './commits.ts';
+import { createRequestApprovalHandler } from './create-handler.ts';
 
-/** RequestApproval (approval email): filled by the deployment and approval release. */
-export const handler = async (_event: unknown): Promise<never> =>
-  notImplemented('RequestApproval (approval email)');
+export { createRequestApprovalHandler } from './create-handler.ts';
+
+export const RequestApprovalEnv = z.object({
+  /** Bucket for `approvals/{id}.json`, where the task token is kept (the artifact bucket). */
+  ARTIFACT_BUCKET: z.string().min(1),
+  /** The deployment configuration as JSON: approvers, `emailFrom`, `notificationEmails`, production targets. */
+  STEPLINE_CONFIG: DeploymentConfigJson,
+  /** Base URL of the approval API (the HTTP API's URL); links are `<base>/approvals/{id}?…`. */
+  APPROVAL_BASE_URL: z.url({ protocol: /^https?$/, error: 'expected the http(s) URL of the approval API' }),
+  /** Name or ARN of the Secrets Manager secret holding the key approval links are signed with. */
+  APPROVAL_SIGNING_KEY_SECRET: z.string().min(1),
+  /** Region of the state machine, for the console link in the email. */
+  AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected an AWS region like eu-west-1'),
+});
+
+const env = parseEnv(RequestApprovalEnv, process.env, 'request-approval');
+const logger = createLogger('stepline-request-approval');
+const resolveSecret = awsSecretResolver();
+
+/** RequestApproval (`lambda:invoke.waitForTaskToken` payload) and NotifyApprovalOutcome. */
+export const handler = createRequestApprovalHandler({
+  s3: new S3Client({}),
+  bucket: env.ARTIFACT_BUCKET,
+  ses: new SESv2Client({}),
+  ecs: new ECSClient({}),
+  config: env.STEPLINE_CONFIG,
+  commits: providerCommitLister({ config: env.STEPLINE_CONFIG, resolveSecret }),
+  signingKey: () => resolveSecret({ secretName: env.APPROVAL_SIGNING_KEY_SECRET }),
+  approvalBaseUrl: () => env.APPROVAL_BASE_URL,
+  executionLink: (run) => ({ url: consoleExecutionUrl(env.AWS_REGION, run.executionArn) }),
+  logger,
+});

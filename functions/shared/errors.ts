@@ -72,6 +72,11 @@ export class ApprovalRejectedError extends PipelineError {
   override name = 'ApprovalRejectedError';
 }
 
+/** RequestApproval could not ask for a decision: no approvers configured, or the email was refused. */
+export class ApprovalRequestError extends PipelineError {
+  override name = 'ApprovalRequestError';
+}
+
 /** Names of every error class above, for tests that check the ASL's `ErrorEquals`. */
 export const pipelineErrorNames = [
   'PipelineError',
@@ -88,6 +93,7 @@ export const pipelineErrorNames = [
   'DeploymentTimedOutError',
   'DeploymentInProgressError',
   'ApprovalRejectedError',
+  'ApprovalRequestError',
 ] as const;
 
 /**

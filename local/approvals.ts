@@ -1,0 +1,121 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ECSClient } from '@aws-sdk/client-ecs';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { SESv2Client } from '@aws-sdk/client-sesv2';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { createApprovalApiHandler } from '#functions/approval-api/create-handler.ts';
+import { gitCommitLister } from '#functions/request-approval/commits.ts';
+import { handleApprovalTask } from '#functions/request-approval/request-approval.ts';
+import { localCredentials, localRegion } from '#local/s3.ts';
+import type { LocalRoute } from '#local/webhook-server.ts';
+import type { DeploymentConfig } from '#shared/deployment-config.ts';
+import { createLogger } from '#shared/logger.ts';
+
+/** File that keeps the local key approval links are signed with (mode 0600). */
+export const approvalKeyFile = (dataDir: string) => join(resolve(dataDir), 'approval-signing-key');
+
+/**
+ * The local signing key for approval links: generated on first use and kept owner-only in the data
+ * directory, so every `stepline` process on this data directory signs and checks with the same key.
+ * On AWS the key is a Secrets Manager secret.
+ */
+export function localApprovalSigningKey(dataDir: string): string {
+  const file = approvalKeyFile(dataDir);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(resolve(dataDir), { recursive: true, mode: 0o700 });
+  const key = randomBytes(32).toString('hex');
+  try {
+    // `wx`: of two processes creating it at once, one writes and both then read the same key.
+    writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  return readFileSync(file, 'utf8').trim();
+}
+
+/** Endpoints of the local stand-ins; read when first needed, since some start after the Lambdas are bound. */
+export interface LocalApprovalEndpoints {
+  ses(): string;
+  sfn(): string;
+  /** The local ECS endpoint, when the runtime has one; without it production's commit is "unknown". */
+  ecs?(): string | undefined;
+  /** Where links point: `--public-url`, else the local server's own URL. */
+  approvalBaseUrl(): string;
+}
+
+export interface LocalApprovalOptions {
+  dataDir: string;
+  config: DeploymentConfig;
+  s3: S3Client;
+  bucket: string;
+  endpoints: LocalApprovalEndpoints;
+}
+
+const clientOptions = (endpoint: string) => ({
+  endpoint,
+  region: localRegion,
+  credentials: localCredentials,
+});
+
+function lazy<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => {
+    value ??= make();
+    return value;
+  };
+}
+
+/**
+ * The request-approval function bound to the local stand-ins: approval records in local S3, emails
+ * through the local SES (into the outbox), commits from `git log`, production's commit from the
+ * local ECS when there is one. Same code as on AWS.
+ */
+export function localRequestApproval(options: LocalApprovalOptions): (event: unknown) => Promise<unknown> {
+  const ses = lazy(() => new SESv2Client(clientOptions(options.endpoints.ses())));
+  const ecs = lazy(() => {
+    const endpoint = options.endpoints.ecs?.();
+    return endpoint ? new ECSClient(clientOptions(endpoint)) : undefined;
+  });
+  const logger = createLogger('stepline-request-approval');
+  const commits = gitCommitLister();
+  return (event) =>
+    handleApprovalTask(event, {
+      s3: options.s3,
+      bucket: options.bucket,
+      ses: ses(),
+      ecs: ecs(),
+      config: options.config,
+      commits,
+      signingKey: async () => localApprovalSigningKey(options.dataDir),
+      approvalBaseUrl: options.endpoints.approvalBaseUrl,
+      executionLink: (run) => ({
+        command: `npx stepline executions show ${run.name} --data ${resolve(options.dataDir)}`,
+      }),
+      logger,
+    });
+}
+
+/**
+ * `GET /approvals/{id}` and `POST /approvals/{id}` for the local server, running the approval API
+ * Lambda handler on API Gateway events as on AWS, with Step Functions reached through its local
+ * endpoint by the real SDK.
+ */
+export function localApprovalRoutes(
+  options: Pick<LocalApprovalOptions, 'dataDir' | 's3' | 'bucket'> & { sfnEndpoint(): string },
+): LocalRoute[] {
+  const sfn = lazy(() => new SFNClient(clientOptions(options.sfnEndpoint())));
+  const handler = createApprovalApiHandler({
+    s3: options.s3,
+    bucket: options.bucket,
+    sfn: { send: ((command: never) => sfn().send(command)) as SFNClient['send'] },
+    signingKey: async () => localApprovalSigningKey(options.dataDir),
+    logger: createLogger('stepline-approval-api'),
+  });
+  const handle: LocalRoute['handle'] = (event, context) => handler(event, context);
+  return [
+    { method: 'GET', pattern: '/approvals/{id}', functionName: 'stepline-approval-api', handle },
+    { method: 'POST', pattern: '/approvals/{id}', functionName: 'stepline-approval-api', handle },
+  ];
+}
