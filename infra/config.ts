@@ -5,6 +5,11 @@ import type { z } from 'zod';
 import {
   type DeploymentConfig,
   DeploymentConfig as DeploymentConfigSchema,
+  type EcsTarget,
+  type Environment,
+  environments,
+  ImageRepositoryName,
+  imageRepositoryFor,
 } from '#shared/deployment-config.ts';
 import { formatZodError } from '#shared/format-zod-error.ts';
 
@@ -41,11 +46,35 @@ export interface SecretSpec {
   readonly kind: 'webhook' | 'token';
 }
 
+/**
+ * One configured ECS service, as the stack scopes the Deploy and CheckDeployment permissions to it.
+ * `partition`, `region` and `account` are set when the config names the cluster or service by ARN;
+ * otherwise the service lives in the stack's own account and region.
+ */
+export interface DeployTarget {
+  /** The configured repository (`owner/name`) that deploys here. */
+  readonly repository: string;
+  readonly environment: Environment;
+  /** Cluster name (taken out of the ARN when the config gives one). */
+  readonly cluster: string;
+  /** Service name (taken out of the ARN when the config gives one). */
+  readonly service: string;
+  readonly partition?: string;
+  readonly region?: string;
+  readonly account?: string;
+  readonly taskRoleArn: string;
+  readonly executionRoleArn: string;
+}
+
 /** A {@link DeploymentConfig} checked for AWS: every secret is a Secrets Manager name, every repository is named. */
 export interface AwsDeploymentConfig {
   readonly config: DeploymentConfig;
   /** Unique secrets in first-use order. */
   readonly secrets: readonly SecretSpec[];
+  /** Every configured ECS service, with the roles its task definition passes. */
+  readonly deployTargets: readonly DeployTarget[];
+  /** The ECR repository names PublishImage pushes to, unique, in first-use order. */
+  readonly imageRepositories: readonly string[];
 }
 
 /** Where the config file is: `-c config=…`, then `STEPLINE_CONFIG_FILE`, then the default, then the example. */
@@ -103,6 +132,8 @@ export function parseAwsDeploymentConfig(input: unknown, source = 'deployment co
   const config = parsed.data;
   const problems: string[] = [];
   const secrets = new Map<string, SecretSpec>();
+  const deployTargets: DeployTarget[] = [];
+  const imageRepositories = new Set<string>();
 
   config.repositories.forEach((repo, index) => {
     const where = `repositories[${index}] (${JSON.stringify(repo.name)})`;
@@ -144,10 +175,103 @@ export function parseAwsDeploymentConfig(input: unknown, source = 'deployment co
       }
       if (seen === undefined) secrets.set(secretName, { secretName, kind });
     }
+
+    const image = imageRepositoryFor(repo, repo.name);
+    // imageRepositoryFor falls back to a shared name when none can be derived; on AWS that would mix images.
+    const derivable = ImageRepositoryName.safeParse(repo.name.toLowerCase()).success;
+    if (repo.image === undefined && image === 'stepline/unnamed' && !derivable) {
+      problems.push(
+        `${where}.image.repository: no ECR repository name can be derived from ${JSON.stringify(repo.name)}; set one (lowercase, e.g. "acme/hello-service")`,
+      );
+    } else if (image.length < 2 || image.length > 256) {
+      problems.push(
+        `${where}.image.repository: ${JSON.stringify(image)} must be 2 to 256 characters for ECR`,
+      );
+    } else {
+      imageRepositories.add(image);
+    }
+
+    for (const environment of environments) {
+      const target = repo.deploy?.[environment];
+      if (target === undefined) continue;
+      const found = deployTarget(repo.name, environment, target, `${where}.deploy.${environment}`, problems);
+      if (found !== undefined) deployTargets.push(found);
+    }
   });
 
   if (problems.length > 0) throw new DeploymentConfigError(source, problems);
-  return { config, secrets: [...secrets.values()] };
+  return {
+    config,
+    secrets: [...secrets.values()],
+    deployTargets,
+    imageRepositories: [...imageRepositories],
+  };
+}
+
+const ecsName = /^[A-Za-z0-9_-]{1,255}$/;
+const clusterArn = /^arn:(aws[a-z-]*):ecs:([a-z0-9-]+):(\d{12}):cluster\/([A-Za-z0-9_-]{1,255})$/;
+const serviceArn =
+  /^arn:(aws[a-z-]*):ecs:([a-z0-9-]+):(\d{12}):service\/([A-Za-z0-9_-]{1,255})\/([A-Za-z0-9_-]{1,255})$/;
+
+/**
+ * A configured ECS target checked for AWS: cluster and service are names (or ARNs in the long
+ * format), and the task definition's two roles are named, because the stack may allow
+ * `iam:PassRole` only for roles it knows.
+ */
+function deployTarget(
+  repository: string,
+  environment: Environment,
+  target: EcsTarget,
+  where: string,
+  problems: string[],
+): DeployTarget | undefined {
+  const before = problems.length;
+  const missing = (['taskRoleArn', 'executionRoleArn'] as const).filter((key) => target[key] === undefined);
+  if (missing.length > 0) {
+    problems.push(
+      `${where}: on AWS name the roles of the service's task definition (${missing.join(', ')} missing): ` +
+        'Deploy registers task-definition revisions that pass them to ECS, and the stack allows iam:PassRole only for roles it knows. ' +
+        `Find them with: aws ecs describe-task-definition --task-definition <the service's task definition> --query "taskDefinition.[taskRoleArn,executionRoleArn]"`,
+    );
+  }
+  let cluster = target.cluster;
+  let arnParts: { partition: string; region: string; account: string } | undefined;
+  const clusterMatch = clusterArn.exec(target.cluster);
+  if (clusterMatch !== null) {
+    const [, partition = '', region = '', account = '', name = ''] = clusterMatch;
+    cluster = name;
+    arnParts = { partition, region, account };
+  } else if (!ecsName.test(target.cluster)) {
+    problems.push(
+      `${where}.cluster: ${JSON.stringify(target.cluster)} is neither an ECS cluster name (letters, digits, - and _) nor a cluster ARN`,
+    );
+  }
+  let service = target.service;
+  const serviceMatch = serviceArn.exec(target.service);
+  if (serviceMatch !== null) {
+    const [, partition = '', region = '', account = '', inCluster = '', name = ''] = serviceMatch;
+    if (inCluster !== cluster) {
+      problems.push(
+        `${where}.service: ${JSON.stringify(target.service)} is a service of cluster "${inCluster}", not of the configured cluster "${cluster}"`,
+      );
+    }
+    service = name;
+    arnParts = { partition, region, account };
+  } else if (!ecsName.test(target.service)) {
+    problems.push(
+      `${where}.service: ${JSON.stringify(target.service)} is neither an ECS service name (letters, digits, - and _) nor a service ARN (arn:aws:ecs:<region>:<account>:service/<cluster>/<service>)`,
+    );
+  }
+  if (problems.length > before) return undefined;
+  return {
+    repository,
+    environment,
+    cluster,
+    service,
+    ...(arnParts ?? {}),
+    taskRoleArn: target.taskRoleArn!,
+    executionRoleArn: target.executionRoleArn!,
+  };
 }
 
 /**

@@ -2,6 +2,7 @@ import { type App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { loadAwsDeploymentConfig, resolveConfigFile } from './config.ts';
 import { DemoStack } from './demo-stack.ts';
+import type { BaseImageSource } from './image-repositories.ts';
 import { type ExistingNetwork, PipelineStack } from './pipeline-stack.ts';
 
 /** Options of {@link buildApp}; the defaults read the process. */
@@ -31,6 +32,11 @@ export interface SteplineStacks {
  * - `vpcId`, `subnetIds` (comma-separated), `securityGroupIds` (comma-separated, optional) and
  *   `assignPublicIp`: run the runner tasks in an existing VPC (no lookups: ids are taken as given)
  * - `demo`: `true` to add the `SteplineDemo` stack (a cluster and services for examples/hello-service)
+ * - `baseRegistry`: where PublishImage resolves short base image names (default `public.ecr.aws/docker/library`)
+ * - `pullThroughCachePrefix`: resolve them through an ECR pull-through cache rule for ECR Public with this
+ *   repository prefix instead (the stack creates the rule unless `pullThroughCacheRuleExists=true`)
+ * - `importExistingImageRepositories`: `true` to import the configured ECR repositories by name
+ * - `sesSandbox`: `true` while the account is in the SES sandbox (allows the recipients' identities too)
  */
 export function buildApp(app: App, options: BuildAppOptions = {}): SteplineStacks {
   const context = (key: string): unknown => app.node.tryGetContext(key);
@@ -40,19 +46,27 @@ export function buildApp(app: App, options: BuildAppOptions = {}): SteplineStack
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     ...(options.note === undefined ? {} : { note: options.note }),
   });
-  const { config } = loadAwsDeploymentConfig(file);
+  const { config, imageRepositories } = loadAwsDeploymentConfig(file);
   const network = existingNetwork(context);
+  const baseImages = baseImageSource(context);
 
   const stackName = context('stackName');
   const pipeline = new PipelineStack(app, 'Stepline', {
     ...(typeof stackName === 'string' && stackName !== '' ? { stackName } : {}),
     description: 'Stepline: serverless CI/CD pipeline (webhooks, Step Functions, Fargate runner)',
-    pipeline: { config, importExistingSecrets: flag(context('importExistingSecrets')) },
+    pipeline: {
+      config,
+      importExistingSecrets: flag(context('importExistingSecrets')),
+      importExistingImageRepositories: flag(context('importExistingImageRepositories')),
+      sesSandboxRecipients: flag(context('sesSandbox')),
+      ...(baseImages === undefined ? {} : { baseImages }),
+    },
     ...(network === undefined ? {} : { network }),
   });
   const demo = flag(context('demo'))
     ? new DemoStack(app, 'SteplineDemo', {
         description: 'Stepline demo deploy target (examples/hello-service)',
+        imageRepositories,
       })
     : undefined;
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
@@ -83,6 +97,18 @@ function existingNetwork(context: (key: string) => unknown): ExistingNetwork | u
         `context securityGroupIds: expected security group ids like sg-0abc…, got ${JSON.stringify(id)}`,
       );
   return { vpcId, subnetIds, securityGroupIds, assignPublicIp: flag(context('assignPublicIp')) };
+}
+
+function baseImageSource(context: (key: string) => unknown): BaseImageSource | undefined {
+  const registry = context('baseRegistry');
+  const prefix = context('pullThroughCachePrefix');
+  const given = (value: unknown): value is string => typeof value === 'string' && value !== '';
+  if (given(registry) && given(prefix))
+    throw new Error('context baseRegistry and pullThroughCachePrefix exclude each other: name one');
+  if (given(registry)) return { registry };
+  if (given(prefix))
+    return { pullThroughCachePrefix: prefix, createRule: !flag(context('pullThroughCacheRuleExists')) };
+  return undefined;
 }
 
 function flag(value: unknown): boolean {

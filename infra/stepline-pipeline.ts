@@ -46,14 +46,17 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import type { DeploymentConfig } from '#shared/deployment-config.ts';
 import type { Provider } from '#shared/push-event.ts';
 import { readDefinition, type Substitutions } from '#state-machines/pipeline.ts';
 import {
   configForEnvironment,
   type DeploymentConfigInput,
+  type DeployTarget,
   parseAwsDeploymentConfig,
   type SecretSpec,
 } from './config.ts';
+import { type BaseImageSource, ImageRepositories } from './image-repositories.ts';
 import { resourceFinding, suppress } from './nag.ts';
 import { repoRoot, runnerContextExcludes } from './paths.ts';
 import { PipelineFunction } from './pipeline-function.ts';
@@ -100,6 +103,29 @@ export interface StepLinePipelineProps {
   readonly runnerMemoryMiB?: number;
   /** Ephemeral storage of a runner task in GiB (21–200). @default 30 */
   readonly runnerEphemeralStorageGiB?: number;
+  /** Fargate CPU units of the PublishImage task (buildah and layer compression want more than a build step). @default 2048 */
+  readonly publisherCpu?: number;
+  /** Memory of the PublishImage task in MiB. @default 4096 */
+  readonly publisherMemoryMiB?: number;
+  /** Ephemeral storage of the PublishImage task in GiB (21–200); buildah's vfs driver copies each layer in full. @default 50 */
+  readonly publisherEphemeralStorageGiB?: number;
+  /** Where PublishImage resolves short base image names. @default { registry: 'public.ecr.aws/docker/library' } */
+  readonly baseImages?: BaseImageSource;
+  /**
+   * Import the configured ECR repositories by name instead of creating them (they exist already, e.g.
+   * kept from an earlier deployment).
+   * @default false
+   */
+  readonly importExistingImageRepositories?: boolean;
+  /** Days after which an untagged image in the ECR repositories expires. @default 7 */
+  readonly untaggedImageExpiryDays?: number;
+  /**
+   * Also allow `ses:SendEmail` on the identities of the configured approvers and notification emails.
+   * Needed only while the account is in the SES sandbox, where SES authorizes each recipient's
+   * identity too; the sender stays fixed by the `ses:FromAddress` condition either way.
+   * @default false
+   */
+  readonly sesSandboxRecipients?: boolean;
   /** Seconds between the runner's heartbeats; must stay well under the ASL's `HeartbeatSeconds` (120). @default 20 */
   readonly heartbeatSeconds?: number;
   /** Steady-state requests per second of the HTTP API's default stage. @default 20 */
@@ -144,6 +170,11 @@ export class StepLinePipeline extends Construct {
   readonly functions: Readonly<Record<FunctionKey, PipelineFunction>>;
   readonly cluster: Cluster;
   readonly runnerTaskDefinition: FargateTaskDefinition;
+  /** PublishImage's own task definition: the runner image with more CPU, memory and disk, and push rights. */
+  readonly publisherTaskDefinition: FargateTaskDefinition;
+  readonly imageRepositories: ImageRepositories;
+  /** HMAC key of the approval links (generated; one per stack). */
+  readonly approvalSigningKey: ISecret;
   readonly runnerSecurityGroups: readonly ISecurityGroup[];
   readonly vpc: IVpc;
   readonly topic: Topic;
@@ -158,6 +189,7 @@ export class StepLinePipeline extends Construct {
     super(scope, id);
     const aws = parseAwsDeploymentConfig(props.config);
     const { config } = aws;
+    const stack = Stack.of(this);
     const configJson = configForEnvironment(config);
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
@@ -220,6 +252,12 @@ export class StepLinePipeline extends Construct {
     const tokenSecretArns = aws.secrets
       .filter((s) => s.kind === 'token')
       .map((s) => secretArns.get(s.secretName)!);
+    const signingKey = this.approvalSigningKeySecret(
+      `${stack.stackName}/approval-signing-key`,
+      props.importExistingSecrets ?? false,
+      removalPolicy,
+    );
+    this.approvalSigningKey = signingKey.secret;
 
     // Lambdas
     const common = { logRetention, logLevel } as const;
@@ -243,22 +281,36 @@ export class StepLinePipeline extends Construct {
       folder: 'deploy',
       description: 'Rolls an image out to an ECS service',
       timeout: Duration.seconds(60),
+      environment: { STEPLINE_CONFIG: configJson },
     });
     const checkDeployment = new PipelineFunction(this, 'CheckDeployment', {
       ...common,
       folder: 'check-deployment',
       description: 'Checks the state of an ECS rollout',
+      // A smoke request waits up to its own timeout after the rollout completed.
+      timeout: Duration.seconds(60),
+      environment: { STEPLINE_CONFIG: configJson },
     });
+    const approvalEnvironment = {
+      STEPLINE_CONFIG: configJson,
+      ARTIFACT_BUCKET: this.artifactBucket.bucketName,
+      APPROVAL_SIGNING_KEY_SECRET: signingKey.arnForPolicies.endsWith('-??????')
+        ? signingKey.secret.secretName
+        : signingKey.secret.secretArn,
+    };
     const requestApproval = new PipelineFunction(this, 'RequestApproval', {
       ...common,
       folder: 'request-approval',
       description: 'Emails approval links and stores the task token',
+      timeout: Duration.seconds(60),
+      environment: { ...approvalEnvironment, EMAIL_FROM: config.emailFrom },
     });
     const approvalApi = new PipelineFunction(this, 'ApprovalApi', {
       ...common,
       folder: 'approval-api',
       description: 'Shows the approval page and records decisions',
       timeout: Duration.seconds(10),
+      environment: approvalEnvironment,
     });
 
     // Network
@@ -309,18 +361,53 @@ export class StepLinePipeline extends Construct {
       },
     });
     const runnerLogs = new LogGroup(this, 'RunnerLogs', { retention: logRetention });
+    // One image for both task definitions: the same asset, built and pushed once.
+    const runnerImage = ContainerImage.fromAsset(repoRoot, {
+      file: 'functions/runner/Dockerfile',
+      platform: Platform.LINUX_ARM64,
+      exclude: [...runnerContextExcludes],
+      ignoreMode: IgnoreMode.DOCKER,
+    });
+    const runnerEnvironment = {
+      ARTIFACT_BUCKET: this.artifactBucket.bucketName,
+      STEPLINE_HEARTBEAT_SECONDS: String(props.heartbeatSeconds ?? 20),
+    };
     this.runnerTaskDefinition.addContainer('Runner', {
       containerName: runnerContainerName,
-      image: ContainerImage.fromAsset(repoRoot, {
-        file: 'functions/runner/Dockerfile',
-        platform: Platform.LINUX_ARM64,
-        exclude: [...runnerContextExcludes],
-        ignoreMode: IgnoreMode.DOCKER,
-      }),
+      image: runnerImage,
       logging: LogDrivers.awsLogs({ streamPrefix: 'runner', logGroup: runnerLogs }),
+      environment: runnerEnvironment,
+    });
+
+    // Publisher: PublishImage in its own task definition, so only it may push images.
+    this.imageRepositories = new ImageRepositories(this, 'ImageRepositories', {
+      names: aws.imageRepositories,
+      importExisting: props.importExistingImageRepositories ?? false,
+      removalPolicy,
+      ...(props.untaggedImageExpiryDays === undefined
+        ? {}
+        : { untaggedImageExpiryDays: props.untaggedImageExpiryDays }),
+      ...(props.baseImages === undefined ? {} : { baseImages: props.baseImages }),
+    });
+    this.publisherTaskDefinition = new FargateTaskDefinition(this, 'PublisherTaskDefinition', {
+      cpu: props.publisherCpu ?? 2048,
+      memoryLimitMiB: props.publisherMemoryMiB ?? 4096,
+      ephemeralStorageGiB: props.publisherEphemeralStorageGiB ?? 50,
+      runtimePlatform: {
+        cpuArchitecture: CpuArchitecture.ARM64,
+        operatingSystemFamily: OperatingSystemFamily.LINUX,
+      },
+    });
+    this.publisherTaskDefinition.addContainer('Runner', {
+      containerName: runnerContainerName,
+      image: runnerImage,
+      logging: LogDrivers.awsLogs({ streamPrefix: 'publisher', logGroup: runnerLogs }),
       environment: {
-        ARTIFACT_BUCKET: this.artifactBucket.bucketName,
-        STEPLINE_HEARTBEAT_SECONDS: String(props.heartbeatSeconds ?? 20),
+        ...runnerEnvironment,
+        STEPLINE_REGISTRY: this.imageRepositories.registry,
+        STEPLINE_REGISTRY_AUTH: 'ecr',
+        STEPLINE_BASE_REGISTRY: this.imageRepositories.baseRegistry,
+        STEPLINE_PLATFORM: 'linux/arm64',
       },
     });
 
@@ -334,8 +421,7 @@ export class StepLinePipeline extends Construct {
       RequestApprovalFunctionArn: requestApproval.function.functionArn,
       RunnerClusterArn: this.cluster.clusterArn,
       RunnerTaskDefinitionArn: this.runnerTaskDefinition.taskDefinitionArn,
-      // Until the publisher's own task definition lands, PublishImage runs in the runner's.
-      PublisherTaskDefinitionArn: this.runnerTaskDefinition.taskDefinitionArn,
+      PublisherTaskDefinitionArn: this.publisherTaskDefinition.taskDefinitionArn,
       RunnerContainerName: runnerContainerName,
       RunnerSubnets: Fn.join(',', subnets.subnetIds),
       RunnerSecurityGroups: Fn.join(
@@ -401,7 +487,10 @@ export class StepLinePipeline extends Construct {
       },
     ]);
 
-    this.grantRunner();
+    this.grantRunner(this.runnerTaskDefinition, { caches: 'read-write' });
+    this.grantRunner(this.publisherTaskDefinition, { caches: 'none' });
+    this.imageRepositories.grantPush(this.publisherTaskDefinition.taskRole);
+    this.grantDeployments(deploy, checkDeployment, aws.deployTargets);
 
     // HTTP API
     const apiLogs = new LogGroup(this, 'ApiAccessLogs', { retention: logRetention });
@@ -464,6 +553,19 @@ export class StepLinePipeline extends Construct {
         },
       ]);
     }
+
+    // Approval links point at this API. No cycle: the routes depend on the approval Lambda, the Lambdas'
+    // environment only on the API resource itself (its id), which depends on neither.
+    for (const fn of [requestApproval, approvalApi]) {
+      fn.function.addEnvironment('APPROVAL_BASE_URL', this.api.apiEndpoint);
+    }
+    approvalApi.function.addEnvironment('STATE_MACHINE_ARN', this.stateMachine.stateMachineArn);
+    this.grantApprovals(requestApproval, approvalApi, {
+      config,
+      productionTargets: aws.deployTargets.filter((t) => t.environment === 'production'),
+      signingKeyArn: signingKey.arnForPolicies,
+      sesSandboxRecipients: props.sesSandboxRecipients ?? false,
+    });
 
     // Notifications
     this.topic = new Topic(this, 'NotificationTopic', {
@@ -563,6 +665,32 @@ export class StepLinePipeline extends Construct {
     return { secret: secret as ISecret, arnForPolicies: secret.secretArn };
   }
 
+  /** The approval links' HMAC key: generated, named after the stack, never rotated (rotation would void open links). */
+  private approvalSigningKeySecret(
+    secretName: string,
+    importExisting: boolean,
+    removalPolicy: RemovalPolicy,
+  ): { secret: ISecret; arnForPolicies: string } {
+    if (importExisting) {
+      const secret = Secret.fromSecretNameV2(this, 'ApprovalSigningKey', secretName);
+      return { secret, arnForPolicies: `${secret.secretArn}-??????` };
+    }
+    const secret = new Secret(this, 'ApprovalSigningKey', {
+      secretName,
+      description: 'Stepline: HMAC key of the approval links (generated; replacing it voids open links)',
+      generateSecretString: { excludePunctuation: true, passwordLength: 64 },
+      removalPolicy,
+    });
+    suppress(secret, [
+      {
+        id: 'AwsSolutions-SMG4',
+        reason:
+          'Rotating the approval signing key would void every approval link still open; links expire with their request (at most 30 days).',
+      },
+    ]);
+    return { secret: secret as ISecret, arnForPolicies: secret.secretArn };
+  }
+
   private grantSecretRead(fn: PipelineFunction, sid: string, arns: readonly string[]): void {
     if (arns.length === 0) return;
     fn.role.addToPrincipalPolicy(
@@ -583,6 +711,142 @@ export class StepLinePipeline extends Construct {
     }
   }
 
+  /**
+   * RequestApproval stores the task token under approvals/ and emails the approvers as the configured
+   * sender; the approval API reads the record, checks the execution and hands the decision back.
+   */
+  private grantApprovals(
+    requestApproval: PipelineFunction,
+    approvalApi: PipelineFunction,
+    options: {
+      config: DeploymentConfig;
+      productionTargets: readonly DeployTarget[];
+      signingKeyArn: string;
+      sesSandboxRecipients: boolean;
+    },
+  ): void {
+    const stack = Stack.of(this);
+    const approvals = this.artifactBucket.arnForObjects('approvals/*');
+    for (const fn of [requestApproval, approvalApi]) {
+      fn.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'ReadSigningKey',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [options.signingKeyArn],
+        }),
+      );
+      fn.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'ReadWriteApprovalRecords',
+          actions: ['s3:GetObject', 's3:PutObject'],
+          resources: [approvals],
+        }),
+      );
+      const findings = [resourceFinding(this, approvals)];
+      suppress(fn.role, [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason: 'Approval records are one object per request under approvals/ (approvals/<id>.json).',
+          appliesTo: findings,
+        },
+      ]);
+      if (options.signingKeyArn.endsWith('-??????')) {
+        suppress(fn.role, [
+          {
+            id: 'AwsSolutions-IAM5',
+            reason: 'The imported signing key is referenced by name; the pattern matches that one secret.',
+            appliesTo: [resourceFinding(this, options.signingKeyArn)],
+          },
+        ]);
+      }
+    }
+
+    // SES authorizes a send against the sender's identity: the address itself, or its domain when the
+    // domain is what was verified. The condition keeps the From address fixed whichever matches.
+    const { emailFrom } = options.config;
+    const domain = emailFrom.slice(emailFrom.lastIndexOf('@') + 1);
+    const identityArn = (identity: string) =>
+      stack.formatArn({
+        service: 'ses',
+        resource: 'identity',
+        resourceName: identity,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      });
+    const recipients = options.sesSandboxRecipients
+      ? [...options.config.repositories.flatMap((r) => r.approvers), ...options.config.notificationEmails]
+      : [];
+    const identities = [...new Set([emailFrom, domain, ...recipients])];
+    requestApproval.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'SendAsConfiguredSender',
+        actions: ['ses:SendEmail'],
+        resources: identities.map(identityArn),
+        conditions: { StringEquals: { 'ses:FromAddress': emailFrom } },
+      }),
+    );
+    if (options.productionTargets.length > 0) {
+      requestApproval.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'ReadProductionServices',
+          // The email shows the commit production runs now, from its service and task definition.
+          actions: ['ecs:DescribeServices'],
+          resources: [...new Set(options.productionTargets.map((t) => serviceArnOf(stack, t)))],
+        }),
+      );
+      requestApproval.role.addToPrincipalPolicy(
+        new PolicyStatement({
+          sid: 'ReadTaskDefinitions',
+          actions: ['ecs:DescribeTaskDefinition'],
+          resources: ['*'],
+        }),
+      );
+      suppress(requestApproval.role, [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            'ecs:DescribeTaskDefinition does not support resource-level permissions (AWS requires Resource "*").',
+          appliesTo: ['Resource::*'],
+        },
+      ]);
+    }
+
+    approvalApi.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'DecideApprovals',
+        // No resource-level permissions: AWS requires Resource "*"; the task token (kept in the record,
+        // never in a link) is what names the execution.
+        actions: ['states:SendTaskSuccess', 'states:SendTaskFailure'],
+        resources: ['*'],
+      }),
+    );
+    const executions = stack.formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${this.stateMachine.stateMachineName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    approvalApi.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'DescribePipelineExecutions',
+        actions: ['states:DescribeExecution'],
+        resources: [executions],
+      }),
+    );
+    suppress(approvalApi.role, [
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          'states:SendTaskSuccess/SendTaskFailure do not support resource-level permissions (AWS requires Resource "*"); only this Lambda has them, and it sends only tokens from approval records.',
+        appliesTo: ['Resource::*'],
+      },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason: 'Executions of this state machine only (execution:<state machine name>:<execution>).',
+        appliesTo: [resourceFinding(this, executions)],
+      },
+    ]);
+  }
+
   /** The state machine's own permissions for the ASL file (CDK cannot derive them from a string definition). */
   private grantStateMachine(functions: readonly PipelineFunction[]): void {
     const stack = Stack.of(this);
@@ -595,26 +859,29 @@ export class StepLinePipeline extends Construct {
         resources: functionArns,
       }),
     );
-    const taskDefinitionFamilyArn = stack.formatArn({
-      service: 'ecs',
-      resource: 'task-definition',
-      resourceName: `${this.runnerTaskDefinition.family}:*`,
-      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-    });
+    const taskDefinitions = [this.runnerTaskDefinition, this.publisherTaskDefinition];
+    const taskDefinitionFamilyArns = taskDefinitions.map((td) =>
+      stack.formatArn({
+        service: 'ecs',
+        resource: 'task-definition',
+        resourceName: `${td.family}:*`,
+        arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+      }),
+    );
     sm.addToRolePolicy(
       new PolicyStatement({
         sid: 'RunRunnerTasks',
         actions: ['ecs:RunTask'],
-        resources: [taskDefinitionFamilyArn],
+        resources: taskDefinitionFamilyArns,
         conditions: { ArnEquals: { 'ecs:cluster': this.cluster.clusterArn } },
       }),
     );
-    const executionRole = this.runnerTaskDefinition.obtainExecutionRole();
     sm.addToRolePolicy(
       new PolicyStatement({
         sid: 'PassRunnerRoles',
         actions: ['iam:PassRole'],
-        resources: [this.runnerTaskDefinition.taskRole.roleArn, executionRole.roleArn],
+        resources: taskDefinitions.flatMap((td) => [td.taskRole.roleArn, td.obtainExecutionRole().roleArn]),
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
       }),
     );
     const runnerTasks = stack.formatArn({
@@ -634,10 +901,10 @@ export class StepLinePipeline extends Construct {
       {
         id: 'AwsSolutions-IAM5',
         reason:
-          'Lambda versions/aliases of the pipeline functions (:*), every revision of the runner task definition family (in-flight executions keep their revision), and the tasks of the runner cluster.',
+          'Lambda versions/aliases of the pipeline functions (:*), every revision of the runner and publisher task definition families (in-flight executions keep their revision), and the tasks of the runner cluster.',
         appliesTo: [
           ...functions.map((f) => resourceFinding(this, `${f.function.functionArn}:*`)),
-          resourceFinding(this, taskDefinitionFamilyArn),
+          ...taskDefinitionFamilyArns.map((arn) => resourceFinding(this, arn)),
           resourceFinding(this, runnerTasks),
         ],
       },
@@ -650,28 +917,35 @@ export class StepLinePipeline extends Construct {
     ]);
   }
 
-  /** The runner may touch only runs/ and caches/ in its bucket and report back to Step Functions. */
-  private grantRunner(): void {
-    const taskRole = this.runnerTaskDefinition.taskRole;
+  /**
+   * A runner task may touch only runs/ (and caches/ for Build and Test) in its bucket and report
+   * back to Step Functions.
+   */
+  private grantRunner(
+    taskDefinition: FargateTaskDefinition,
+    options: { caches: 'read-write' | 'none' },
+  ): void {
+    const taskRole = taskDefinition.taskRole;
     const runs = this.artifactBucket.arnForObjects('runs/*');
     const caches = this.artifactBucket.arnForObjects('caches/*');
+    const withCaches = options.caches === 'read-write';
     taskRole.addToPrincipalPolicy(
       new PolicyStatement({
-        sid: 'ReadWriteRunsAndCaches',
+        sid: withCaches ? 'ReadWriteRunsAndCaches' : 'ReadWriteRuns',
         actions: ['s3:GetObject', 's3:PutObject'],
-        resources: [runs, caches],
+        resources: withCaches ? [runs, caches] : [runs],
       }),
     );
     taskRole.addToPrincipalPolicy(
       new PolicyStatement({
-        sid: 'ListRunsAndCaches',
+        sid: withCaches ? 'ListRunsAndCaches' : 'ListRuns',
         actions: ['s3:ListBucket'],
         resources: [this.artifactBucket.bucketArn],
         // IfExists: a GetObject/HeadObject of a missing cache key is checked against ListBucket without an
         // s3:prefix; allowing it makes S3 answer 404 (a cache miss) instead of 403. The price: a listing
         // without a prefix is allowed too (it shows key names, not contents); prefixed listings stay
         // limited to runs/ and caches/.
-        conditions: { StringLikeIfExists: { 's3:prefix': ['runs/*', 'caches/*'] } },
+        conditions: { StringLikeIfExists: { 's3:prefix': withCaches ? ['runs/*', 'caches/*'] : ['runs/*'] } },
       }),
     );
     taskRole.addToPrincipalPolicy(
@@ -690,18 +964,22 @@ export class StepLinePipeline extends Construct {
       },
       {
         id: 'AwsSolutions-IAM5',
-        reason:
-          'The runner reads and writes objects under runs/ and caches/ only; keys are per run and per cache.',
-        appliesTo: [resourceFinding(this, runs), resourceFinding(this, caches)],
+        reason: withCaches
+          ? 'The runner reads and writes objects under runs/ and caches/ only; keys are per run and per cache.'
+          : 'The publisher reads and writes objects under runs/ only; keys are per run.',
+        appliesTo: withCaches
+          ? [resourceFinding(this, runs), resourceFinding(this, caches)]
+          : [resourceFinding(this, runs)],
       },
     ]);
-    suppress(this.runnerTaskDefinition, [
+    suppress(taskDefinition, [
       {
         id: 'AwsSolutions-ECS2',
-        reason: 'The container environment holds the bucket name and the heartbeat period, no secrets.',
+        reason:
+          'The container environment holds the bucket name, the heartbeat period and (publisher) registry host names, no secrets.',
       },
     ]);
-    suppress(this.runnerTaskDefinition.obtainExecutionRole(), [
+    suppress(taskDefinition.obtainExecutionRole(), [
       {
         id: 'AwsSolutions-IAM5',
         reason:
@@ -710,4 +988,94 @@ export class StepLinePipeline extends Construct {
       },
     ]);
   }
+
+  /**
+   * Deploy and CheckDeployment may update and describe the configured services only, and Deploy may
+   * pass only those services' task and execution roles, only to ECS tasks.
+   */
+  private grantDeployments(
+    deploy: PipelineFunction,
+    check: PipelineFunction,
+    targets: readonly DeployTarget[],
+  ): void {
+    if (targets.length === 0) return;
+    const stack = Stack.of(this);
+    const serviceArns = [...new Set(targets.map((t) => serviceArnOf(stack, t)))];
+    const roleArns = [...new Set(targets.flatMap((t) => [t.taskRoleArn, t.executionRoleArn]))];
+    const taskDefinitions = stack.formatArn({
+      service: 'ecs',
+      resource: 'task-definition',
+      resourceName: '*',
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+    deploy.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'RollOutConfiguredServices',
+        actions: ['ecs:DescribeServices', 'ecs:UpdateService'],
+        resources: serviceArns,
+      }),
+    );
+    deploy.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'RegisterTaskDefinitionRevisions',
+        // Neither action supports resource-level permissions: AWS requires Resource "*".
+        actions: ['ecs:DescribeTaskDefinition', 'ecs:RegisterTaskDefinition'],
+        resources: ['*'],
+      }),
+    );
+    deploy.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'TagNewRevisions',
+        // Tags given to RegisterTaskDefinition are authorized as ecs:TagResource; the condition
+        // allows tagging only while registering, never re-tagging an existing revision.
+        actions: ['ecs:TagResource'],
+        resources: [taskDefinitions],
+        conditions: { StringEquals: { 'ecs:CreateAction': 'RegisterTaskDefinition' } },
+      }),
+    );
+    deploy.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'PassServiceRoles',
+        actions: ['iam:PassRole'],
+        resources: roleArns,
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    );
+    check.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'WatchConfiguredServices',
+        // UpdateService: the explicit rollback to the recorded previous revision after a deadline or a failed smoke check.
+        actions: ['ecs:DescribeServices', 'ecs:UpdateService'],
+        resources: serviceArns,
+      }),
+    );
+    suppress(deploy.role, [
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          'ecs:DescribeTaskDefinition and ecs:RegisterTaskDefinition do not support resource-level permissions (AWS requires Resource "*"); what a new revision may run as is limited by iam:PassRole on the configured roles.',
+        appliesTo: ['Resource::*'],
+      },
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          'Task-definition families of the configured services are not known to the stack; ecs:TagResource is limited to tags given while registering a revision (ecs:CreateAction).',
+        appliesTo: [resourceFinding(this, taskDefinitions)],
+      },
+    ]);
+  }
+}
+
+/** `arn:<partition>:ecs:<region>:<account>:service/<cluster>/<service>` of a configured target. */
+export function serviceArnOf(stack: Stack, target: DeployTarget): string {
+  const resourceName = `${target.cluster}/${target.service}`;
+  if (target.partition !== undefined && target.region !== undefined && target.account !== undefined) {
+    return `arn:${target.partition}:ecs:${target.region}:${target.account}:service/${resourceName}`;
+  }
+  return stack.formatArn({
+    service: 'ecs',
+    resource: 'service',
+    resourceName,
+    arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+  });
 }

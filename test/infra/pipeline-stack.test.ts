@@ -1,94 +1,25 @@
 import { fileURLToPath } from 'node:url';
-import { App, type CfnElement } from 'aws-cdk-lib';
-import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import type { App } from 'aws-cdk-lib';
+import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { IConstruct } from 'constructs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   configForEnvironment,
-  type DeploymentConfigInput,
   loadAwsDeploymentConfig,
   maxConfigEnvBytes,
   parseAwsDeploymentConfig,
   resolveConfigFile,
 } from '#infra/config.ts';
-import { PipelineStack } from '#infra/pipeline-stack.ts';
+import type { PipelineStack } from '#infra/pipeline-stack.ts';
 import { placeholders, readDefinition } from '#state-machines/pipeline.ts';
-
-const config: DeploymentConfigInput = {
-  repositories: [
-    {
-      provider: 'github',
-      name: 'acme/api',
-      webhookSecret: { secretName: 'stepline/acme/api/webhook' },
-      providerToken: { secretName: 'stepline/github/token' },
-      deploy: {
-        staging: { cluster: 'apps', service: 'api-staging', container: 'app' },
-        production: { cluster: 'apps', service: 'api', container: 'app' },
-      },
-      approvers: ['lead@example.com'],
-    },
-    {
-      provider: 'gitlab',
-      name: 'group/web',
-      webhookSecret: { secretName: 'stepline/group/web/webhook' },
-      providerToken: { secretName: 'stepline/gitlab/token' },
-    },
-  ],
-  artifactRetentionDays: 30,
-  cacheRetentionDays: 7,
-  notificationEmails: ['team@example.com'],
-};
-
-type Statement = {
-  Sid?: string;
-  Effect: string;
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: Record<string, unknown>;
-};
+import { actions, config, logicalId, resources, statement, statementsOf, synth } from './fixture.ts';
 
 let app: App;
 let stack: PipelineStack;
 let template: Template;
 
-/** Logical id of a construct's CloudFormation resource. */
-function logicalId(construct: IConstruct): string {
-  const resource = (construct.node.defaultChild ?? construct) as CfnElement;
-  return stack.getLogicalId(resource);
-}
-
-/** Every statement of the policies attached to a role. */
-function statementsOf(role: IConstruct): Statement[] {
-  const roleId = logicalId(role);
-  const policies = template.findResources('AWS::IAM::Policy', {
-    Properties: { Roles: Match.arrayWith([{ Ref: roleId }]) },
-  });
-  return Object.values(policies).flatMap(
-    (p) =>
-      (p as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument
-        .Statement,
-  );
-}
-
-function statement(role: IConstruct, sid: string): Statement {
-  const found = statementsOf(role).find((s) => s.Sid === sid);
-  if (found === undefined) throw new Error(`no statement ${sid} on ${role.node.path}`);
-  return found;
-}
-
-function actions(s: Statement): string[] {
-  return Array.isArray(s.Action) ? s.Action : [s.Action];
-}
-
-function resources(s: Statement): unknown[] {
-  return Array.isArray(s.Resource) ? s.Resource : [s.Resource];
-}
-
 beforeAll(() => {
-  app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  stack = new PipelineStack(app, 'Stepline', { pipeline: { config } });
-  template = Template.fromStack(stack);
+  ({ app, stack, template } = synth());
 });
 
 describe('HTTP API', () => {
@@ -150,8 +81,8 @@ describe('state machine', () => {
     expect(keys.sort()).toEqual([...placeholders].sort());
   });
 
-  it('substitutes the function ARNs, the runner task definition, its network and container name', () => {
-    const { functions, cluster, runnerTaskDefinition } = stack.pipeline;
+  it('substitutes the function ARNs, the runner and publisher task definitions, their network and container name', () => {
+    const { functions, cluster, runnerTaskDefinition, publisherTaskDefinition } = stack.pipeline;
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       DefinitionSubstitutions: {
         ReportStatusFunctionArn: stack.resolve(functions.reportStatus.function.functionArn),
@@ -161,6 +92,7 @@ describe('state machine', () => {
         RequestApprovalFunctionArn: stack.resolve(functions.requestApproval.function.functionArn),
         RunnerClusterArn: stack.resolve(cluster.clusterArn),
         RunnerTaskDefinitionArn: stack.resolve(runnerTaskDefinition.taskDefinitionArn),
+        PublisherTaskDefinitionArn: stack.resolve(publisherTaskDefinition.taskDefinitionArn),
         RunnerContainerName: 'runner',
         RunnerSubnets: {
           'Fn::Join': [',', Match.arrayWith([{ Ref: Match.stringLikeRegexp('PublicSubnet') }])],
@@ -205,25 +137,29 @@ describe('least privilege of the state machine role', () => {
     );
   });
 
-  it('runs only the runner task definition family, only in the runner cluster', () => {
+  it('runs only the runner and publisher task definition families, only in the runner cluster', () => {
     const run = statement(role(), 'RunRunnerTasks');
     expect(actions(run)).toEqual(['ecs:RunTask']);
-    expect(JSON.stringify(resources(run))).toContain(
-      `task-definition/${stack.pipeline.runnerTaskDefinition.family}:*`,
-    );
+    const families = resources(run).map((r) => JSON.stringify(r));
+    expect(families).toHaveLength(2);
+    expect(families[0]).toContain(`task-definition/${stack.pipeline.runnerTaskDefinition.family}:*`);
+    expect(families[1]).toContain(`task-definition/${stack.pipeline.publisherTaskDefinition.family}:*`);
     expect(run.Condition).toEqual({
       ArnEquals: { 'ecs:cluster': stack.resolve(stack.pipeline.cluster.clusterArn) },
     });
   });
 
-  it('passes only the runner task and execution roles', () => {
+  it('passes only the runner and publisher task and execution roles, only to ECS tasks', () => {
     const pass = statement(role(), 'PassRunnerRoles');
-    const td = stack.pipeline.runnerTaskDefinition;
+    const { runnerTaskDefinition, publisherTaskDefinition } = stack.pipeline;
     expect(actions(pass)).toEqual(['iam:PassRole']);
-    expect(resources(pass)).toEqual([
-      stack.resolve(td.taskRole.roleArn),
-      stack.resolve(td.obtainExecutionRole().roleArn),
-    ]);
+    expect(resources(pass)).toEqual(
+      [runnerTaskDefinition, publisherTaskDefinition].flatMap((td) => [
+        stack.resolve(td.taskRole.roleArn),
+        stack.resolve(td.obtainExecutionRole().roleArn),
+      ]),
+    );
+    expect(pass.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
   });
 
   it('stops and describes only tasks of the runner cluster', () => {

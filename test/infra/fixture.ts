@@ -1,0 +1,130 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, type CfnElement, type Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { IConstruct } from 'constructs';
+import { type DeploymentConfigInput, parseAwsDeploymentConfig } from '#infra/config.ts';
+import { DemoStack } from '#infra/demo-stack.ts';
+import { PipelineStack } from '#infra/pipeline-stack.ts';
+
+/** The deployment config every infra test synthesizes: two repositories, one of them deploying. */
+export const config: DeploymentConfigInput = {
+  repositories: [
+    {
+      provider: 'github',
+      name: 'acme/api',
+      webhookSecret: { secretName: 'stepline/acme/api/webhook' },
+      providerToken: { secretName: 'stepline/github/token' },
+      deploy: {
+        staging: {
+          cluster: 'apps',
+          service: 'api-staging',
+          container: 'app',
+          taskRoleArn: 'arn:aws:iam::111122223333:role/api-staging-task',
+          executionRoleArn: 'arn:aws:iam::111122223333:role/api-staging-execution',
+        },
+        production: {
+          cluster: 'arn:aws:ecs:eu-west-1:111122223333:cluster/apps-prod',
+          service: 'api',
+          container: 'app',
+          taskRoleArn: 'arn:aws:iam::111122223333:role/api-task',
+          executionRoleArn: 'arn:aws:iam::111122223333:role/api-execution',
+        },
+      },
+      approvers: ['lead@example.com'],
+    },
+    {
+      provider: 'gitlab',
+      name: 'group/web',
+      webhookSecret: { secretName: 'stepline/group/web/webhook' },
+      providerToken: { secretName: 'stepline/gitlab/token' },
+      image: { repository: 'web/frontend' },
+    },
+  ],
+  artifactRetentionDays: 30,
+  cacheRetentionDays: 7,
+  notificationEmails: ['team@example.com'],
+  emailFrom: 'releases@mail.acme.example',
+};
+
+export type Statement = {
+  Sid?: string;
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, unknown>;
+};
+
+/** One synthesis shared by every infra test in this worker: the pipeline and the demo stack in one app. */
+export interface Synthesized {
+  readonly app: App;
+  readonly stack: PipelineStack;
+  readonly demo: DemoStack;
+  readonly template: Template;
+  readonly demoTemplate: Template;
+  /** The cloud assembly directory (the templates cfn-lint reads). */
+  readonly directory: string;
+  /** Seconds the synthesis took. */
+  readonly seconds: number;
+}
+
+let synthesized: Synthesized | undefined;
+
+/** Synthesizes the app once (bundling off) and returns the same result to every caller. */
+export function synth(): Synthesized {
+  if (synthesized !== undefined) return synthesized;
+  const started = performance.now();
+  const outdir = mkdtempSync(join(tmpdir(), 'stepline-infra-'));
+  const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new PipelineStack(app, 'Stepline', { pipeline: { config } });
+  const demo = new DemoStack(app, 'SteplineDemo', {
+    imageRepositories: parseAwsDeploymentConfig(config).imageRepositories,
+  });
+  const assembly = app.synth();
+  synthesized = {
+    app,
+    stack,
+    demo,
+    template: Template.fromStack(stack),
+    demoTemplate: Template.fromStack(demo),
+    directory: assembly.directory,
+    seconds: (performance.now() - started) / 1000,
+  };
+  return synthesized;
+}
+
+/** Logical id of a construct's CloudFormation resource. */
+export function logicalId(construct: IConstruct, stack: Stack = synth().stack): string {
+  const resource = (construct.node.defaultChild ?? construct) as CfnElement;
+  return stack.getLogicalId(resource);
+}
+
+/** Every statement of the policies attached to a role. */
+export function statementsOf(role: IConstruct, stack: Stack = synth().stack): Statement[] {
+  const template = Template.fromStack(stack);
+  const roleId = logicalId(role, stack);
+  const policies = template.findResources('AWS::IAM::Policy', {
+    Properties: { Roles: Match.arrayWith([{ Ref: roleId }]) },
+  });
+  return Object.values(policies).flatMap(
+    (p) =>
+      (p as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument
+        .Statement,
+  );
+}
+
+/** The statement `sid` of a role's policies; throws naming the role when there is none. */
+export function statement(role: IConstruct, sid: string, stack: Stack = synth().stack): Statement {
+  const found = statementsOf(role, stack).find((s) => s.Sid === sid);
+  if (found === undefined) throw new Error(`no statement ${sid} on ${role.node.path}`);
+  return found;
+}
+
+export function actions(s: Statement): string[] {
+  return Array.isArray(s.Action) ? s.Action : [s.Action];
+}
+
+export function resources(s: Statement): unknown[] {
+  return Array.isArray(s.Resource) ? s.Resource : [s.Resource];
+}
