@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { finished } from 'node:stream';
 import { z } from 'zod';
 import { TaskInputError } from '#shared/errors.ts';
@@ -49,9 +49,8 @@ export interface LaunchContext {
 }
 
 /**
- * ECS RunTask stand-in: starts the runner as a child process with the container overrides as
- * its environment, as Fargate would start the container. Resolves once the process is launched;
- * the result comes back through the task token, as on AWS.
+ * ECS RunTask stand-in for one state's task (kept for callers that hold the ASL parameters and no
+ * task definition): starts the runner with ContainerOverrides[0] as its environment.
  */
 export async function launchOnHost(input: unknown, ctx: LaunchContext, options: HostExecutorOptions) {
   const parsed = RunTaskRequest.safeParse(input);
@@ -59,21 +58,54 @@ export async function launchOnHost(input: unknown, ctx: LaunchContext, options: 
     throw new TaskInputError(`ecs:runTask parameters: ${formatZodError(parsed.error).join('; ')}`);
   const [container] = parsed.data.Overrides.ContainerOverrides;
   const overrides = Object.fromEntries(container!.Environment.map((e) => [e.Name, e.Value]));
-  const logDir = join(options.logDir, ctx.executionName);
-  await mkdir(logDir, { recursive: true });
-  ctx.signal.throwIfAborted();
+  const { pid } = await spawnRunner({
+    runnerPath: options.runnerPath,
+    env: { ...options.taskEnv, ...overrides },
+    logPath: join(options.logDir, ctx.executionName, `${ctx.stateName}.log`),
+    signal: ctx.signal,
+    ...(options.logger ? { logger: options.logger } : {}),
+    onExit: ({ code, signal }) =>
+      options.onExit?.({ executionName: ctx.executionName, stateName: ctx.stateName, code, signal }),
+  });
+  return {
+    taskArn: `arn:aws:ecs:local:000000000000:task/${parsed.data.Cluster.split('/').at(-1)}/${pid}`,
+  };
+}
+
+export interface SpawnRunnerOptions {
+  /** The bundled runner (see bundleRunner). */
+  runnerPath: string;
+  /** The container's whole environment (task definition, then overrides). */
+  env: Record<string, string>;
+  /** stdout and stderr go here. */
+  logPath: string;
+  /** Aborting it stops the runner (SIGTERM). */
+  signal?: AbortSignal;
+  /** Called once the process has ended and all its output is in the log. */
+  onExit?: (exit: { code: number | null; signal: string | null }) => void;
+  logger?: { warn(message: string, ...extra: Record<string, unknown>[]): void };
+}
+
+/**
+ * Starts the bundled runner as a child process with `env` as its environment (plus PATH and
+ * HOME), as Fargate would start the runner's container. Resolves once the process is launched.
+ */
+export async function spawnRunner(
+  options: SpawnRunnerOptions,
+): Promise<{ pid: number | undefined; stop(): void }> {
+  await mkdir(dirname(options.logPath), { recursive: true });
+  options.signal?.throwIfAborted();
   const child = spawn(process.execPath, ['--enable-source-maps', options.runnerPath], {
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/tmp',
-      ...options.taskEnv,
-      ...overrides,
+      ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const stop = () => child.kill('SIGTERM');
-  ctx.signal.addEventListener('abort', stop, { once: true });
-  const logPath = join(logDir, `${ctx.stateName}.log`);
+  options.signal?.addEventListener('abort', stop, { once: true });
+  const logPath = options.logPath;
   const log = createWriteStream(logPath);
   log.on('error', (error) => {
     options.logger?.warn('cannot write a task log; the rest of its output is dropped', {
@@ -92,7 +124,7 @@ export async function launchOnHost(input: unknown, ctx: LaunchContext, options: 
       child.once('error', reject);
     });
   } catch (error) {
-    ctx.signal.removeEventListener('abort', stop);
+    options.signal?.removeEventListener('abort', stop);
     log.end();
     throw error;
   }
@@ -101,13 +133,9 @@ export async function launchOnHost(input: unknown, ctx: LaunchContext, options: 
   });
   // 'close' rather than 'exit': output still in the pipes when the process exits is read after it.
   child.once('close', (code, signal) => {
-    ctx.signal.removeEventListener('abort', stop);
+    options.signal?.removeEventListener('abort', stop);
     log.end();
-    finished(log, () =>
-      options.onExit?.({ executionName: ctx.executionName, stateName: ctx.stateName, code, signal }),
-    );
+    finished(log, () => options.onExit?.({ code, signal }));
   });
-  return {
-    taskArn: `arn:aws:ecs:local:000000000000:task/${parsed.data.Cluster.split('/').at(-1)}/${child.pid}`,
-  };
+  return { pid: child.pid, stop };
 }
