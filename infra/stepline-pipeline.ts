@@ -61,6 +61,9 @@ import { resourceFinding, suppress } from './nag.ts';
 import { repoRoot, runnerContextExcludes } from './paths.ts';
 import { PipelineFunction } from './pipeline-function.ts';
 
+/** Days an approval record (`approvals/<id>.json`) is kept: past the longest approval timeout (30 days). */
+export const approvalRetentionDays = 45;
+
 /** Name of the runner's container in its task definition (`RunnerContainerName`). */
 export const runnerContainerName = 'runner';
 
@@ -229,6 +232,8 @@ export class StepLinePipeline extends Construct {
       lifecycleRules: [
         { id: 'ExpireRuns', prefix: 'runs/', expiration: Duration.days(config.artifactRetentionDays) },
         { id: 'ExpireCaches', prefix: 'caches/', expiration: Duration.days(config.cacheRetentionDays) },
+        // Approval records hold task tokens; links expire after at most 30 days, records a while later.
+        { id: 'ExpireApprovals', prefix: 'approvals/', expiration: Duration.days(approvalRetentionDays) },
         { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
     });
@@ -292,7 +297,6 @@ export class StepLinePipeline extends Construct {
       environment: { STEPLINE_CONFIG: configJson },
     });
     const approvalEnvironment = {
-      STEPLINE_CONFIG: configJson,
       ARTIFACT_BUCKET: this.artifactBucket.bucketName,
       APPROVAL_SIGNING_KEY_SECRET: signingKey.arnForPolicies.endsWith('-??????')
         ? signingKey.secret.secretName
@@ -302,8 +306,9 @@ export class StepLinePipeline extends Construct {
       ...common,
       folder: 'request-approval',
       description: 'Emails approval links and stores the task token',
+      // One SES call per approver, plus the provider's commit list.
       timeout: Duration.seconds(60),
-      environment: { ...approvalEnvironment, EMAIL_FROM: config.emailFrom },
+      environment: { ...approvalEnvironment, STEPLINE_CONFIG: configJson },
     });
     const approvalApi = new PipelineFunction(this, 'ApprovalApi', {
       ...common,
@@ -470,6 +475,8 @@ export class StepLinePipeline extends Construct {
     this.grantSecretRead(webhook, 'ReadWebhookSecrets', webhookSecretArns);
     this.grantSecretRead(fetchSource, 'ReadProviderTokens', tokenSecretArns);
     this.grantSecretRead(reportStatus, 'ReadProviderTokens', tokenSecretArns);
+    // The approval email lists the commits since production's, from the provider's API.
+    this.grantSecretRead(requestApproval, 'ReadProviderTokens', tokenSecretArns);
     const runsObjects = this.artifactBucket.arnForObjects('runs/*');
     fetchSource.role.addToPrincipalPolicy(
       new PolicyStatement({
@@ -554,12 +561,9 @@ export class StepLinePipeline extends Construct {
       ]);
     }
 
-    // Approval links point at this API. No cycle: the routes depend on the approval Lambda, the Lambdas'
-    // environment only on the API resource itself (its id), which depends on neither.
-    for (const fn of [requestApproval, approvalApi]) {
-      fn.function.addEnvironment('APPROVAL_BASE_URL', this.api.apiEndpoint);
-    }
-    approvalApi.function.addEnvironment('STATE_MACHINE_ARN', this.stateMachine.stateMachineArn);
+    // Approval links point at this API. No cycle: RequestApproval is no integration of the API, and the
+    // approval API Lambda (which is) needs no URL of its own, its form posts back to the page's path.
+    requestApproval.function.addEnvironment('APPROVAL_BASE_URL', this.api.apiEndpoint);
     this.grantApprovals(requestApproval, approvalApi, {
       config,
       productionTargets: aws.deployTargets.filter((t) => t.environment === 'production'),
@@ -1049,6 +1053,22 @@ export class StepLinePipeline extends Construct {
         resources: serviceArns,
       }),
     );
+    check.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'ReadTaskDefinitions',
+        // The revisions' Stepline tags (commit, previous revision) say where a rollback goes.
+        actions: ['ecs:DescribeTaskDefinition'],
+        resources: ['*'],
+      }),
+    );
+    suppress(check.role, [
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          'ecs:DescribeTaskDefinition does not support resource-level permissions (AWS requires Resource "*").',
+        appliesTo: ['Resource::*'],
+      },
+    ]);
     suppress(deploy.role, [
       {
         id: 'AwsSolutions-IAM5',
