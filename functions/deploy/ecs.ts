@@ -3,6 +3,7 @@ import {
   type Deployment,
   type DeploymentConfiguration,
   DescribeServicesCommand,
+  type DescribeServicesCommandOutput,
   DescribeTaskDefinitionCommand,
   type ECSClient,
   ECSServiceException,
@@ -171,11 +172,15 @@ export async function ecsCall<T>(what: string, call: () => Promise<T>): Promise<
   try {
     return await call();
   } catch (error) {
-    if (error instanceof ECSServiceException && permanentEcsErrors.has(error.name)) {
-      throw new DeploymentFailedError(`${what}: ${error.name}: ${error.message}`, { cause: error });
-    }
-    throw error;
+    throw asDeploymentError(what, error);
   }
+}
+
+function asDeploymentError(what: string, error: unknown): unknown {
+  if (error instanceof ECSServiceException && permanentEcsErrors.has(error.name)) {
+    return new DeploymentFailedError(`${what}: ${error.name}: ${error.message}`, { cause: error });
+  }
+  return error;
 }
 
 /**
@@ -189,16 +194,18 @@ export async function describeService(
   path: string,
 ): Promise<Service> {
   const where = `service "${target.service}" in cluster "${target.cluster}" (${path})`;
-  let response: Awaited<ReturnType<typeof describeServices>>;
+  let response: DescribeServicesCommandOutput;
   try {
-    response = await describeServices(ecs, target);
+    response = await ecs.send(
+      new DescribeServicesCommand({ cluster: target.cluster, services: [target.service], include: ['TAGS'] }),
+    );
   } catch (error) {
     if (error instanceof ECSServiceException && error.name === 'ClusterNotFoundException') {
       throw new DeploymentFailedError(`cluster "${target.cluster}" does not exist (${path}.cluster)`, {
         cause: error,
       });
     }
-    throw error;
+    throw asDeploymentError(`DescribeServices ${target.cluster}/${target.service}`, error);
   }
   const service = response.services?.[0];
   if (!service) {
@@ -217,14 +224,6 @@ export async function describeService(
     );
   }
   return service;
-}
-
-function describeServices(ecs: Ecs, target: Pick<EcsTarget, 'cluster' | 'service'>) {
-  return ecsCall(`DescribeServices ${target.cluster}/${target.service}`, () =>
-    ecs.send(
-      new DescribeServicesCommand({ cluster: target.cluster, services: [target.service], include: ['TAGS'] }),
-    ),
-  );
 }
 
 /** The service's PRIMARY deployment: what it runs, or is rolling out to. */
