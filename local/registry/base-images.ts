@@ -113,12 +113,16 @@ function canonicalJson(value: unknown): Buffer {
 
 /**
  * Builds `library/node` from this machine's Node into the registry, unless the registry already
- * holds the build for this node version and platform. Resolves to the index digest.
+ * holds the build for this node version and platform. Resolves to the index digest, and whether
+ * it was built now.
  */
-export async function buildNodeImage(storage: RegistryStorage, node: HostNode): Promise<string> {
+export async function buildNodeImage(
+  storage: RegistryStorage,
+  node: HostNode,
+): Promise<{ digest: string; built: boolean }> {
   const key = `node ${node.version} ${node.platform} ${node.binary}`;
   const cached = await storage.findManifest(nodeRepository, 'latest');
-  if (cached?.annotations[cacheKeyAnnotation] === key) return cached.digest;
+  if (cached?.annotations[cacheKeyAnnotation] === key) return { digest: cached.digest, built: false };
 
   const [os = 'linux', architecture = 'amd64'] = node.platform.split('/');
   // The binary's mtime, not the clock: the same binary gives the same image digest.
@@ -184,7 +188,7 @@ export async function buildNodeImage(storage: RegistryStorage, node: HostNode): 
         annotations: { [cacheKeyAnnotation]: key },
       },
     );
-    return stored.digest;
+    return { digest: stored.digest, built: true };
   } finally {
     await rm(layerFile, { force: true });
   }
@@ -194,8 +198,11 @@ export async function buildNodeImage(storage: RegistryStorage, node: HostNode): 
 export interface BaseImages {
   /** Resolves once the build of `name` (when it is a base repository) has finished. */
   ready(name: string): Promise<void>;
-  /** The tag a missing tag of a base repository stands for, and the warning to send with it. */
-  alias(name: string, tag: string): { tag: string; warning: string } | undefined;
+  /**
+   * The tag that a tag of a base repository stands for, with a warning when it is not one the
+   * build carries; undefined outside the base repositories.
+   */
+  alias(name: string, tag: string): { tag: string; warning?: string } | undefined;
   /** The message for a missing repository under `library/`; undefined for other names. */
   unknownMessage(name: string, repositories: string[]): string | undefined;
   /** Settles (never rejects) when the build has ended. */
@@ -237,6 +244,8 @@ export function startBaseImages(
     },
     alias(name, tag) {
       if (name !== nodeRepository) return undefined;
+      // Every tag is the current host build, also the tags an earlier build (another node) had.
+      if (nodeTags(version).includes(tag)) return { tag: 'latest' };
       return {
         tag: 'latest',
         warning: `${name}:${tag} is served by this machine's node ${version}: in the local registry every node tag is the host's Node`,

@@ -536,14 +536,9 @@ class RegistryServer {
     if (method !== 'GET' && method !== 'HEAD')
       throw new DistributionError('UNSUPPORTED', `${method} on a manifest is not supported`);
     await this.beforeRead(name);
-    let image = await this.storage.findManifest(name, reference);
-    if (!image && !byDigest) {
-      const alias = this.base?.alias(name, reference);
-      if (alias) {
-        image = await this.storage.findManifest(name, alias.tag);
-        if (image) res.setHeader('warning', `299 - "${alias.warning.replaceAll('"', "'")}"`);
-      }
-    }
+    const alias = byDigest ? undefined : this.base?.alias(name, reference);
+    const image = await this.storage.findManifest(name, alias?.tag ?? reference);
+    if (image && alias?.warning) res.setHeader('warning', `299 - "${alias.warning.replaceAll('"', "'")}"`);
     if (!image) {
       if (!(await this.storage.repositoryExists(name)))
         throw await this.unknownRepository(name, 'MANIFEST_UNKNOWN');
