@@ -10,7 +10,6 @@ import {
   type ContainerConfig,
   ImageConfig,
   type Manifest,
-  manifestMediaTypes,
   parseManifestDocument,
   parsePlatform,
   selectPlatform,

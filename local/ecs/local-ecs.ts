@@ -1376,17 +1376,10 @@ export class LocalEcs {
     ) {
       this.#event(runtime, `rolling back to deployment ${target.id}.`);
       failed.status = 'ACTIVE';
-      let back = record.deployments.find((d) => d.id === target.id);
-      if (!back) {
-        back = { ...this.#newDeployment(target.taskDefinition, record.desiredCount), id: target.id };
-        record.deployments.push(back);
-      }
-      back.status = 'PRIMARY';
-      back.rolloutState = 'IN_PROGRESS';
-      back.rolloutStateReason = `ECS deployment ${back.id} in progress.`;
-      back.failedTasks = 0;
-      back.updatedAt = now();
-      record.deployments = [back, ...record.deployments.filter((d) => d !== back)];
+      // A rollback is a deployment of its own, of the last completed revision: the tasks of that
+      // revision keep serving until the rollback's new tasks are healthy, as in any rollout.
+      const back = this.#newDeployment(target.taskDefinition, record.desiredCount);
+      record.deployments = [back, ...record.deployments];
       record.taskDefinition = back.taskDefinition;
       runtime.consecutiveFailures = 0;
       runtime.nextLaunchAt = 0;
