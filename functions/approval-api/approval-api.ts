@@ -88,11 +88,11 @@ function firstValues(params: URLSearchParams): Record<string, string> {
   return out;
 }
 
-function badField(error: z.ZodError): Page {
+function badField(error: z.ZodError, sent: Record<string, string>): Page {
   const issue = error.issues[0]!;
   const field = formatPath(issue.path);
-  // A missing field arrives as undefined; say "missing" rather than zod's type complaint.
-  const message = issue.code === 'invalid_type' ? 'missing' : issue.message;
+  // A field that was not sent at all is "missing", whatever the schema would say about its value.
+  const message = sent[String(issue.path[0])] === undefined ? 'missing' : issue.message;
   return badRequestPage(field, message);
 }
 
@@ -119,8 +119,9 @@ export async function handleApproval(req: ApprovalRequest, deps: ApprovalApiDeps
   if (!id.success) return badRequestPage('id', id.error.issues[0]!.message);
 
   if (method === 'GET') {
-    const fields = LinkFields.safeParse(firstValues(new URLSearchParams(req.query)));
-    if (!fields.success) return badField(fields.error);
+    const sent = firstValues(new URLSearchParams(req.query));
+    const fields = LinkFields.safeParse(sent);
+    if (!fields.success) return badField(fields.error, sent);
     const checked = await check(id.data, fields.data, deps);
     if ('page' in checked) return checked.page;
     return decisionPage(checked.record.summary, fields.data, req.path);
@@ -134,8 +135,9 @@ export async function handleApproval(req: ApprovalRequest, deps: ApprovalApiDeps
     );
   if (Buffer.byteLength(req.body) > MAX_FORM_BYTES)
     return messagePage(413, 'Form too large', `The form is over ${MAX_FORM_BYTES} bytes.`);
-  const form = DecisionForm.safeParse(firstValues(new URLSearchParams(req.body)));
-  if (!form.success) return badField(form.error);
+  const sent = firstValues(new URLSearchParams(req.body));
+  const form = DecisionForm.safeParse(sent);
+  if (!form.success) return badField(form.error, sent);
   const checked = await check(id.data, form.data, deps);
   if ('page' in checked) return checked.page;
   return decide(checked.record, form.data, deps);
