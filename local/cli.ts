@@ -5,9 +5,9 @@ import { UsageError } from '#local/config.ts';
 import { registryTarget } from '#local/registry/task-env.ts';
 import { localWebhookSecret } from '#local/secret.ts';
 import { createLogger } from '#shared/logger.ts';
-import { approveCommand } from './commands/approve.ts';
 import { demoCommand } from './commands/demo.ts';
 import { listExecutions, showExecution } from './commands/executions.ts';
+import { rollbackCommand } from './commands/rollback.ts';
 import { runCommand } from './commands/run.ts';
 import { serveCommand } from './commands/serve.ts';
 import { validateDirectory } from './commands/validate.ts';
@@ -177,24 +177,43 @@ program
   );
 
 program
-  .command('approve')
-  .description('approve (or --reject) a production rollout as a click on the emailed link would')
-  .argument('<id-or-url>', 'the approval link from the email, or its id (looked up in <data>/outbox)')
-  .option('--reject', 'reject instead of approve', false)
-  .option('--comment <text>', 'comment kept in the run history (and sent to the pusher on reject)')
-  .option('--as <email>', "which approver's link to use when several were emailed (default: the first)")
-  .option('--data <dir>', 'data directory', '.stepline')
-  .action((target: string, opts: { reject: boolean; comment?: string; as?: string; data: string }) =>
-    exit(
-      approveCommand({
-        target,
-        reject: opts.reject,
-        ...(opts.comment !== undefined ? { comment: opts.comment } : {}),
-        ...(opts.as ? { as: opts.as } : {}),
-        dataDir: opts.data,
-        write,
-      }),
-    ),
+  .command('rollback')
+  .description("put a previous revision back on an environment's ECS service and wait until it serves")
+  .requiredOption('--env <env>', 'staging or production', (value: string) => {
+    if (value !== 'staging' && value !== 'production')
+      throw new InvalidArgumentError(`expected staging or production, got "${value}"`);
+    return value;
+  })
+  .option(
+    '--to <revision>',
+    'task-definition ARN, family:revision or revision number (default: the previous one)',
+  )
+  .option('--repository <owner/name>', 'whose target, when several are configured for the environment')
+  .option('--data <dir>', 'data directory of the running stepline serve', '.stepline')
+  .option('--config <file>', 'deployment configuration')
+  .option('--aws', "roll back the deployed stack's service (default AWS credentials)", false)
+  .action(
+    (opts: {
+      env: 'staging' | 'production';
+      to?: string;
+      repository?: string;
+      data: string;
+      config?: string;
+      aws: boolean;
+    }) =>
+      exit(
+        rollbackCommand({
+          environment: opts.env,
+          ...(opts.to ? { to: opts.to } : {}),
+          ...(opts.repository ? { repository: opts.repository } : {}),
+          ...(opts.config ? { configPath: opts.config } : {}),
+          dataDir: opts.data,
+          aws: opts.aws,
+          secret: () => localWebhookSecret(opts.data),
+          write,
+          fail,
+        }),
+      ),
   );
 
 program
