@@ -5,6 +5,7 @@ import { UsageError } from '#local/config.ts';
 import { registryTarget } from '#local/registry/task-env.ts';
 import { localWebhookSecret } from '#local/secret.ts';
 import { createLogger } from '#shared/logger.ts';
+import { approveCommand } from './commands/approve.ts';
 import { demoCommand } from './commands/demo.ts';
 import { listExecutions, showExecution } from './commands/executions.ts';
 import { rollbackCommand } from './commands/rollback.ts';
@@ -171,6 +172,27 @@ program
         port: opts.port,
         secret: localWebhookSecret(opts.data),
         logger: cliLogger(),
+        write,
+      }),
+    ),
+  );
+
+program
+  .command('approve')
+  .description('approve (or --reject) a production rollout as a click on the emailed link would')
+  .argument('<id-or-url>', 'the approval link from the email, or its id (looked up in <data>/outbox)')
+  .option('--reject', 'reject instead of approve', false)
+  .option('--comment <text>', 'comment kept in the run history (and sent to the pusher on reject)')
+  .option('--as <email>', "which approver's link to use when several were emailed (default: the first)")
+  .option('--data <dir>', 'data directory', '.stepline')
+  .action((target: string, opts: { reject: boolean; comment?: string; as?: string; data: string }) =>
+    exit(
+      approveCommand({
+        target,
+        reject: opts.reject,
+        ...(opts.comment !== undefined ? { comment: opts.comment } : {}),
+        ...(opts.as ? { as: opts.as } : {}),
+        dataDir: opts.data,
         write,
       }),
     ),
