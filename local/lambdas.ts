@@ -4,8 +4,8 @@ import { checkDeployment } from '#functions/check-deployment/check-deployment.ts
 import { deploy } from '#functions/deploy/deploy.ts';
 import { fetchSource } from '#functions/fetch-source/fetch-source.ts';
 import { localStatusPublisher, reportStatus } from '#functions/report-status/report-status.ts';
-import { localCredentials, localRegion } from '#local/s3.ts';
 import { type LocalApprovalEndpoints, localRequestApproval } from '#local/approvals.ts';
+import { localCredentials, localRegion } from '#local/s3.ts';
 import type { TaskHandler } from '#local/sfn/engine.ts';
 import type { DeploymentConfig } from '#shared/deployment-config.ts';
 import { LambdaTooManyRequestsError } from '#shared/errors.ts';
