@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+import { ECRClient } from '@aws-sdk/client-ecr';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { RegistryClient } from '#shared/oci/registry-client.ts';
+import { MediaType } from '#shared/oci/types.ts';
+import { makeImage, pushImage, sha256, startTestRegistry, type TestRegistry } from './helpers.ts';
+
+let registry: TestRegistry;
+let ecr: ECRClient;
+
+beforeEach(async () => {
+  registry = await startTestRegistry();
+  ecr = new ECRClient({
+    endpoint: registry.endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'any', secretAccessKey: 'any' },
+  });
+});
+
+afterEach(async () => {
+  ecr.destroy();
+  await registry.remove();
+});
+
+function client(auth: 'ecr' | 'anonymous') {
+  return new RegistryClient({
+    registry: registry.host,
+    insecure: true,
+    auth: auth === 'ecr' ? { kind: 'ecr', ecr } : { kind: 'anonymous' },
+    retries: 0,
+  });
+}
+
+describe("Stepline's registry client and the local registry", () => {
+  it('pings with ECR credentials and anonymously', async () => {
+    await expect(client('ecr').ping()).resolves.toBeUndefined();
+    await expect(client('anonymous').ping()).resolves.toBeUndefined();
+  });
+
+  it('pushes an image on a base with ECR auth: base layer mounted, app layer in chunks, then nothing again', async () => {
+    const base = await pushImage(registry, 'library/node', 'latest');
+    const baseLayer = base.layers[0] ?? Buffer.alloc(0);
+    const appLayer = randomBytes(300 * 1024);
+    const config = Buffer.from(
+      JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] } }),
+    );
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MediaType.ociManifest,
+        config: { mediaType: MediaType.ociConfig, digest: sha256(config), size: config.length },
+        layers: [
+          { mediaType: MediaType.ociLayer, digest: sha256(baseLayer), size: baseLayer.length },
+          { mediaType: MediaType.ociLayer, digest: sha256(appLayer), size: appLayer.length },
+        ],
+      }),
+    );
+    const push = client('ecr');
+
+    const mounted = await push.pushBlob('acme/hello-service', sha256(baseLayer), baseLayer, {
+      mountFrom: 'library/node',
+    });
+    const chunked = await push.pushBlob('acme/hello-service', sha256(appLayer), appLayer, {
+      chunkSize: 64 * 1024,
+    });
+    const monolithic = await push.pushBlob('acme/hello-service', sha256(config), config);
+    const digest = await push.putManifest('acme/hello-service', 'abc123', manifest, MediaType.ociManifest);
+    const again = await push.pushBlob('acme/hello-service', sha256(appLayer), appLayer);
+
+    expect(mounted).toMatchObject({ mounted: true, bytes: 0 });
+    expect(chunked).toMatchObject({ pushed: true, bytes: appLayer.length });
+    expect(monolithic).toMatchObject({ pushed: true });
+    expect(again).toMatchObject({ pushed: false, mounted: false, bytes: 0 });
+    const fetched = await client('anonymous').getManifest('acme/hello-service', digest);
+    expect(fetched.bytes.equals(manifest)).toBe(true);
+    expect(fetched.mediaType).toBe(MediaType.ociManifest);
+    expect(await client('anonymous').listTags('acme/hello-service')).toEqual(['abc123']);
+  });
+
+  it('is refused a push without credentials, with a message that says how to get them', async () => {
+    const image = makeImage();
+
+    const push = client('anonymous').pushBlob('acme/app', sha256(image.config), image.config);
+
+    await expect(push).rejects.toThrow(/GetAuthorizationToken/);
+  });
+});
