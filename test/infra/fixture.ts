@@ -61,8 +61,14 @@ export interface Synthesized {
   readonly app: App;
   readonly stack: PipelineStack;
   readonly demo: DemoStack;
+  /**
+   * The pipeline with the other choices: secrets and ECR repositories imported, bases through an
+   * ECR pull-through cache, SES sandbox recipients allowed.
+   */
+  readonly variant: PipelineStack;
   readonly template: Template;
   readonly demoTemplate: Template;
+  readonly variantTemplate: Template;
   /** The cloud assembly directory (the templates cfn-lint reads). */
   readonly directory: string;
   /** Seconds the synthesis took. */
@@ -81,13 +87,24 @@ export function synth(): Synthesized {
   const demo = new DemoStack(app, 'SteplineDemo', {
     imageRepositories: parseAwsDeploymentConfig(config).imageRepositories,
   });
+  const variant = new PipelineStack(app, 'SteplineVariant', {
+    pipeline: {
+      config,
+      importExistingSecrets: true,
+      importExistingImageRepositories: true,
+      baseImages: { pullThroughCachePrefix: 'ecr-public' },
+      sesSandboxRecipients: true,
+    },
+  });
   const assembly = app.synth();
   synthesized = {
     app,
     stack,
     demo,
+    variant,
     template: Template.fromStack(stack),
     demoTemplate: Template.fromStack(demo),
+    variantTemplate: Template.fromStack(variant),
     directory: assembly.directory,
     seconds: (performance.now() - started) / 1000,
   };

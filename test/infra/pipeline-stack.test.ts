@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import type { App } from 'aws-cdk-lib';
 import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   configForEnvironment,
   loadAwsDeploymentConfig,
@@ -13,6 +13,12 @@ import {
 import type { PipelineStack } from '#infra/pipeline-stack.ts';
 import { placeholders, readDefinition } from '#state-machines/pipeline.ts';
 import { actions, config, logicalId, resources, statement, statementsOf, synth } from './fixture.ts';
+// One synthesis for all infra tests: the suites register their tests in this file.
+import './suites/image.ts';
+import './suites/deploy.ts';
+import './suites/approval.ts';
+import './suites/demo.ts';
+import './suites/lint.ts';
 
 let app: App;
 let stack: PipelineStack;
@@ -20,6 +26,14 @@ let template: Template;
 
 beforeAll(() => {
   ({ app, stack, template } = synth());
+});
+
+afterAll(() => {
+  const { template, demoTemplate, variantTemplate, seconds } = synth();
+  const count = (t: Template) => Object.keys(t.toJSON().Resources).length;
+  console.log(
+    `infra: synthesized once in ${seconds.toFixed(1)} s: Stepline ${count(template)} resources, SteplineDemo ${count(demoTemplate)}, SteplineVariant ${count(variantTemplate)}`,
+  );
 });
 
 describe('HTTP API', () => {
