@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ECRClient } from '@aws-sdk/client-ecr';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SendTaskFailureCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { PipelineError } from '#shared/errors.ts';
@@ -45,6 +46,8 @@ async function runWith(settings: RunnerSettings, s3: S3Client, sfn: SFNClient): 
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   process.on('exit', killAllProcessGroups);
+  // The SDK reads AWS_ENDPOINT_URL_ECR itself (the local registry answers the ECR JSON API).
+  const ecr = settings.publisher?.registryAuth === 'ecr' ? new ECRClient({}) : undefined;
   try {
     await runStage(settings.input, {
       s3,
@@ -56,6 +59,7 @@ async function runWith(settings: RunnerSettings, s3: S3Client, sfn: SFNClient): 
       now: Date.now,
       signal: stop.signal,
       ...(settings.cacheMaxBytes !== undefined ? { cacheMaxBytes: settings.cacheMaxBytes } : {}),
+      ...(settings.publisher ? { publisher: { settings: settings.publisher, ...(ecr ? { ecr } : {}) } } : {}),
     });
     return 0;
   } catch (error) {
@@ -66,6 +70,7 @@ async function runWith(settings: RunnerSettings, s3: S3Client, sfn: SFNClient): 
     // The failure was delivered with SendTaskFailure: the task itself did its job.
     return 0;
   } finally {
+    ecr?.destroy();
     if (settings.workdir === undefined) await rm(workdir, { recursive: true, force: true });
   }
 }

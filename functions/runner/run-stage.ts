@@ -13,16 +13,17 @@ import {
   PipelineConfigError,
   SourceFetchError,
   StageTimeoutError,
+  TaskInputError,
   TestsFailedError,
 } from '#shared/errors.ts';
 import { formatZodError } from '#shared/format-zod-error.ts';
-import { notImplemented } from '#shared/not-implemented.ts';
 import { PipelineConfig } from '#shared/pipeline-config.ts';
 import { cacheObjectKey, cacheScope, computeCacheKey, describeScope, runnerPlatform } from './cache.ts';
 import { killAllProcessGroups, runCommand } from './exec.ts';
 import { findFiles } from './files.ts';
 import { emptyJUnitSummary, type JUnitSummary, mergeJUnit, parseJUnit } from './junit.ts';
 import { objectExists, packToFile, putFile, readObjectText, unpackObject } from './objects.ts';
+import { type PublishDeps, publishImage } from './publish.ts';
 import type { StageInput } from './stage-input.ts';
 import { StageLog } from './stage-log.ts';
 import type { CommandResult, StageResult } from './stage-result.ts';
@@ -44,6 +45,8 @@ export interface RunnerDeps {
   cacheMaxBytes?: number;
   /** How often the log object is rewritten during the stage. @default 5000 */
   logFlushMs?: number;
+  /** Registry settings and clients of the publish stage. */
+  publisher?: PublishDeps;
 }
 
 /**
@@ -191,7 +194,15 @@ async function executeStage(
     const restored = await unpackObject(s3, bucket, key, workdir, warn);
     log.line(restored ? `stepline: build artifacts unpacked from ${key}` : 'stepline: no build artifacts');
   }
-  if (input.stage === 'publish') notImplemented('PublishImage (container image build and push)');
+  if (input.stage === 'publish') {
+    if (!deps.publisher)
+      throw new TaskInputError('the publish stage needs the publisher settings (STEPLINE_REGISTRY, …)');
+    const image = await publishImage(
+      { input, config, workdir, log: (line) => log.line(line), signal },
+      deps.publisher,
+    );
+    return { ...emptyResult(input, log.key, deps.now() - startedAt), image };
+  }
   const stage = input.stage === 'build' ? config.build : config.test;
   if (stage.image) {
     // Said plainly, not skipped silently: per-stage runner images need a task-definition
@@ -289,6 +300,10 @@ async function executeStage(
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+function emptyResult(input: StageInput, logKey: string, durationMs: number): StageResult {
+  return { stage: input.stage, commit: input.commit, durationMs, commandsMs: 0, commands: [], logKey };
 }
 
 async function readPipelineConfig(deps: RunnerDeps, key: string): Promise<PipelineConfig> {

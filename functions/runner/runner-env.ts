@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ImageRepositoryName } from '#shared/deployment-config.ts';
 import { TaskInputError } from '#shared/errors.ts';
 import { formatPath } from '#shared/format-zod-error.ts';
 import { StageInput } from './stage-input.ts';
@@ -28,12 +29,66 @@ export const RunnerEnv = z.object({
 });
 export type RunnerEnv = z.infer<typeof RunnerEnv>;
 
+/**
+ * The PublishImage stage's settings, required for that stage only. The state machine passes the
+ * first three (from the deployment configuration and the push); the publisher task definition
+ * (CDK stack or local runtime) sets the others.
+ */
+export const PublisherEnv = z.object({
+  /** Repository inside `STEPLINE_REGISTRY`, e.g. `acme/hello-service`: the deployment's choice. */
+  STEPLINE_IMAGE_REPOSITORY: ImageRepositoryName,
+  /** The commit's time: every mtime in the layer, `created` and the created label. */
+  STEPLINE_COMMIT_TIME: z
+    .string()
+    .refine(
+      (value) => !Number.isNaN(Date.parse(value)),
+      'expected an ISO 8601 time such as 2024-05-01T12:00:00Z',
+    ),
+  /** The repository's clone URL, for the source label; empty: no label. */
+  STEPLINE_SOURCE_URL: z.string(),
+  /** `host[:port]` images are pushed to. */
+  STEPLINE_REGISTRY: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9.-]+(:\d+)?$/,
+      'expected host[:port], e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com',
+    ),
+  /** `ecr`: Basic from ECR GetAuthorizationToken; `anonymous`/`challenge`: no credentials (Bearer challenges answered anonymously). */
+  STEPLINE_REGISTRY_AUTH: z.enum(['ecr', 'anonymous', 'challenge']),
+  /** `true`: plain http (loopback registries). @default false */
+  STEPLINE_REGISTRY_INSECURE: z.enum(['true', 'false']).default('false'),
+  /** Where short base names resolve: `host[:port][/path]`, e.g. `public.ecr.aws/docker/library`. */
+  STEPLINE_BASE_REGISTRY: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/,
+      'expected host[:port][/path], e.g. public.ecr.aws/docker/library',
+    ),
+  /** `os/arch[/variant]` picked from a base image index, e.g. `linux/arm64`. */
+  STEPLINE_PLATFORM: z
+    .string()
+    .regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'expected os/arch such as linux/arm64'),
+});
+
+export interface PublisherSettings {
+  imageRepository: string;
+  commitTime: Date;
+  sourceUrl: string;
+  registry: string;
+  registryAuth: 'ecr' | 'anonymous' | 'challenge';
+  registryInsecure: boolean;
+  baseRegistry: string;
+  platform: string;
+}
+
 export interface RunnerSettings {
   input: StageInput;
   bucket: string;
   heartbeatMs: number;
   workdir?: string;
   cacheMaxBytes?: number;
+  /** Set for the publish stage only. */
+  publisher?: PublisherSettings;
 }
 
 /**
@@ -42,8 +97,10 @@ export interface RunnerSettings {
  */
 export function parseRunnerEnv(env: NodeJS.ProcessEnv): RunnerSettings {
   const parsed = RunnerEnv.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => {
+  const publisher = env.STEPLINE_STAGE === 'publish' ? PublisherEnv.safeParse(env) : undefined;
+  const issues = [...(parsed.error?.issues ?? []), ...(publisher?.error?.issues ?? [])];
+  if (!parsed.success || issues.length > 0) {
+    const lines = issues.map((issue) => {
       const name = formatPath(issue.path);
       const value = env[name];
       const shown =
@@ -57,6 +114,7 @@ export function parseRunnerEnv(env: NodeJS.ProcessEnv): RunnerSettings {
     throw new TaskInputError(`the runner's environment is invalid:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  const p = publisher?.data;
   return {
     input: {
       taskToken: e.STEPLINE_TASK_TOKEN,
@@ -74,5 +132,19 @@ export function parseRunnerEnv(env: NodeJS.ProcessEnv): RunnerSettings {
     heartbeatMs: e.STEPLINE_HEARTBEAT_SECONDS * 1000,
     ...(e.STEPLINE_WORKDIR ? { workdir: e.STEPLINE_WORKDIR } : {}),
     ...(e.STEPLINE_CACHE_MAX_MB ? { cacheMaxBytes: Math.round(e.STEPLINE_CACHE_MAX_MB * 1024 * 1024) } : {}),
+    ...(p
+      ? {
+          publisher: {
+            imageRepository: p.STEPLINE_IMAGE_REPOSITORY,
+            commitTime: new Date(p.STEPLINE_COMMIT_TIME),
+            sourceUrl: p.STEPLINE_SOURCE_URL,
+            registry: p.STEPLINE_REGISTRY,
+            registryAuth: p.STEPLINE_REGISTRY_AUTH,
+            registryInsecure: p.STEPLINE_REGISTRY_INSECURE === 'true',
+            baseRegistry: p.STEPLINE_BASE_REGISTRY,
+            platform: p.STEPLINE_PLATFORM,
+          },
+        }
+      : {}),
   };
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PublishedImage } from '#shared/published-image.ts';
 import { Stage } from './stage-input.ts';
 
 export const CommandResult = z.object({
@@ -53,5 +54,7 @@ export const StageResult = z.object({
       note: z.string().optional(),
     })
     .optional(),
+  /** The publish stage's image, always referred to by digest afterwards. */
+  image: PublishedImage.optional(),
 });
 export type StageResult = z.infer<typeof StageResult>;

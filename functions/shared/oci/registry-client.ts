@@ -234,6 +234,50 @@ export class RegistryClient {
     }
   }
 
+  /**
+   * Asks the registry to mount `digest` from `from` into `repository` without uploading it.
+   * `true` when mounted (or already there); `false` when the registry would not (the upload it
+   * opened instead is cancelled), so the caller uploads the bytes.
+   */
+  async mountBlob(repository: string, digest: string, from: string): Promise<boolean> {
+    const op: Operation = {
+      what: `mount blob ${digest} from "${from}" into`,
+      repository,
+      scopes: [scope(repository, 'pull,push'), scope(from, 'pull')],
+    };
+    const start = new URL(this.#url(repository, 'blobs/uploads/'));
+    start.searchParams.set('mount', digest);
+    start.searchParams.set('from', from);
+    const opened = await this.#request(op, {
+      method: 'POST',
+      url: start,
+      headers: { 'content-length': '0' },
+      ok: [201, 202],
+    });
+    await drain(opened);
+    if (opened.status === 201) return true;
+    const location = opened.headers.get('location');
+    if (location) {
+      await this.#request(op, {
+        method: 'DELETE',
+        url: new URL(location, start),
+        ok: [200, 202, 204, 404],
+        retry: false,
+      })
+        .then(drain)
+        .catch(() => undefined);
+    }
+    return false;
+  }
+
+  /**
+   * The `Authorization: Basic` value this client sends (ECR's token, or user and password), for
+   * tools that need the same credentials in an auth file; `undefined` when anonymous.
+   */
+  async basicAuthorization(): Promise<string | undefined> {
+    return this.#basicHeader({ what: 'get credentials for', scopes: [] });
+  }
+
   async #upload(
     op: Operation,
     repository: string,

@@ -10,7 +10,7 @@ import type { StageInput } from '#functions/runner/stage-input.ts';
 import { StageResult } from '#functions/runner/stage-result.ts';
 import {
   BuildFailedError,
-  NotImplementedError,
+  ImagePublishFailedError,
   PipelineConfigError,
   SourceFetchError,
   StageTimeoutError,
@@ -562,25 +562,37 @@ describe('runStage, test', () => {
 });
 
 describe('runStage, publish', () => {
-  it('fails with NotImplementedError instead of faking an image', async () => {
-    const run = await (async () => {
-      const r = newRun();
-      await putSource(s3.client, s3.bucket, r, { Dockerfile: 'FROM scratch\n' });
-      await putConfig(s3.client, s3.bucket, r, {
-        build: { commands: ['true'] },
-        test: { commands: ['true'] },
-      });
-      return r;
-    })();
+  it('fails with ImagePublishFailedError showing an example when stepline.yml has no image section', async () => {
+    const run = newRun();
+    await putSource(s3.client, s3.bucket, run, { 'README.md': 'x\n' });
+    await putConfig(s3.client, s3.bucket, run, {
+      build: { commands: ['true'] },
+      test: { commands: ['true'] },
+    });
     const sfn = fakeSfn();
+    const publisher = {
+      settings: {
+        imageRepository: 'acme/hello',
+        commitTime: new Date('2024-05-01T12:00:00Z'),
+        sourceUrl: '',
+        registry: '127.0.0.1:9',
+        registryAuth: 'anonymous',
+        registryInsecure: true,
+        baseRegistry: '127.0.0.1:9/library',
+        platform: 'linux/amd64',
+      },
+    } as const;
 
     const outcome = runStage(
       stageInput(run, 'publish'),
-      runnerDeps(s3.client, s3.bucket, sfn.sfn, await tempWorkdir()),
+      runnerDeps(s3.client, s3.bucket, sfn.sfn, await tempWorkdir(), [], { publisher }),
     );
 
-    await expect(outcome).rejects.toBeInstanceOf(NotImplementedError);
-    expect(sfn.named('SendTaskFailureCommand')[0]?.input['error']).toBe('NotImplementedError');
+    await expect(outcome).rejects.toBeInstanceOf(ImagePublishFailedError);
+    expect(sfn.named('SendTaskFailureCommand')[0]?.input['error']).toBe('ImagePublishFailedError');
+    expect(String(sfn.named('SendTaskFailureCommand')[0]?.input['cause'])).toContain(
+      'image:\n  base: node:22-slim',
+    );
     expect(sfn.named('SendTaskSuccessCommand')).toHaveLength(0);
   });
 });
