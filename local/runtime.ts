@@ -3,9 +3,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { launchOnHost } from '#local/ecs/host-executor.ts';
-import { bundleRunner } from '#local/ecs/runner-bundle.ts';
 import { localApprovalRoutes } from '#local/approvals.ts';
+import { startEcsApiServer } from '#local/ecs/api-server.ts';
+import { ensureConfiguredServices } from '#local/ecs/configured-services.ts';
+import { registryImageSource } from '#local/ecs/images.ts';
+import { LocalEcs } from '#local/ecs/local-ecs.ts';
+import { ecsRunTaskHandler, registerRunnerTaskDefinitions } from '#local/ecs/run-task.ts';
+import { bundleRunner } from '#local/ecs/runner-bundle.ts';
 import { localLambdas } from '#local/lambdas.ts';
 import { startLocalRegistry } from '#local/registry/server.ts';
 import { publisherTaskEnv } from '#local/registry/task-env.ts';
@@ -43,6 +47,11 @@ export interface LocalRuntimeOptions {
    * local registry.
    */
   registry?: string;
+  /**
+   * How the local ECS runs service tasks: `process` (the image's unpacked root, in bubblewrap when
+   * usable) or `container` (podman, when usable). @default STEPLINE_ECS_MODE, else `process`
+   */
+  ecsMode?: 'process' | 'container';
 }
 
 export interface LocalRuntime {
@@ -63,6 +72,10 @@ export interface LocalRuntime {
   registryEndpoint: string;
   /** `127.0.0.1:<port>`, how image references name the local registry. */
   registryHost: string;
+  /** The local ECS (AWS_ENDPOINT_URL_ECS): `http://127.0.0.1:<port>`. Its services outlive executions but not the runtime. */
+  ecsEndpoint: string;
+  /** The local ECS itself, for in-process callers (e.g. to list services). */
+  ecs: LocalEcs;
   engine: LocalStepFunctions;
   close(): Promise<void>;
 }
@@ -73,7 +86,8 @@ const runtimeFile = (dataDir: string) => join(dataDir, 'runtime.json');
 /**
  * Starts everything the pipeline needs on this machine, each AWS service by its local stand-in:
  * S3 (s3rver), Step Functions (aws-local-stepfunctions + Stepline's engine and JSON endpoint),
- * Lambda (in-process handlers), ECS RunTask (the runner as a child process), API Gateway (node:http).
+ * Lambda (in-process handlers), ECS (RunTask of the runner as a child process, services of the
+ * registry's images behind a proxy port each), API Gateway (node:http).
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
   const dataDir = resolve(options.dataDir);
@@ -93,42 +107,44 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     });
     closers.unshift(() => registry.close());
     const runnerPath = await bundleRunner(join(dataDir, 'runtime'));
+    // Services run the registry's images, so the ECS stand-in starts after the registry.
+    const ecs = await LocalEcs.start({
+      dataDir,
+      images: registryImageSource(),
+      runnerPath,
+      logger: options.logger,
+      mode: options.ecsMode ?? (process.env.STEPLINE_ECS_MODE === 'container' ? 'container' : 'process'),
+      registryCredentials: { username: 'AWS', password: registry.password },
+    });
+    closers.unshift(() => ecs.close());
+    const ecsApi = await startEcsApiServer(ecs);
+    closers.unshift(() => ecsApi.close());
+    ecs.ensureCluster(localSubstitutions.RunnerClusterArn.split('/').at(-1) ?? 'stepline-local');
+    await ensureConfiguredServices(ecs, options.config);
     // The engine is needed by the ECS stand-in (to fail a task whose process died) and the
     // ECS stand-in by the engine: bind late.
     let engine: LocalStepFunctions | undefined;
     let sfnEndpoint = '';
-    const runTask: TaskHandler = async (input, ctx) =>
-      launchOnHost(input, ctx, {
-        runnerPath,
-        logDir: join(dataDir, 'task-logs'),
-        logger: options.logger,
-        taskEnv: {
-          ARTIFACT_BUCKET: bucket,
-          AWS_ENDPOINT_URL_S3: s3.endpoint,
-          AWS_ENDPOINT_URL_SFN: sfnEndpoint,
-          AWS_REGION: localRegion,
-          AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
-          AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-          STEPLINE_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 5),
-          ...publisherTaskEnv({ ...registry, external: options.registry }),
-        },
-        onExit: ({ code, signal }) => {
-          if (code === 0 || !ctx.taskToken || !engine) return;
-          try {
-            // Fargate would leave this to HeartbeatSeconds; locally we know at once.
-            engine.sendTaskFailure(
-              ctx.taskToken,
-              'RunnerExitedError',
-              `the runner process for ${ctx.stateName} exited (${signal ?? `code ${code}`}) before reporting a result; see ${join(dataDir, 'task-logs', ctx.executionName, `${ctx.stateName}.log`)}`,
-            );
-          } catch {
-            // The task already has its result (or the execution ended): nothing to report.
-          }
-        },
-      });
+    const taskLogDir = join(dataDir, 'task-logs');
+    const runTask: TaskHandler = ecsRunTaskHandler(ecs, {
+      taskLogDir,
+      onExit: ({ code, signal }, ctx, logPath) => {
+        if (code === 0 || !ctx.taskToken || !engine) return;
+        try {
+          // Fargate would leave this to HeartbeatSeconds; locally we know at once.
+          engine.sendTaskFailure(
+            ctx.taskToken,
+            'RunnerExitedError',
+            `the runner process for ${ctx.stateName} exited (${signal ?? `code ${code}`}) before reporting a result; see ${logPath}`,
+          );
+        } catch {
+          // The task already has its result (or the execution ended): nothing to report.
+        }
+      },
+    });
     const lambdas = localLambdas({
       dataDir,
+      ecsEndpoint: ecsApi.url,
       config: options.config,
       s3: localS3Client(s3.endpoint),
       bucket,
@@ -164,6 +180,20 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const api = await startSfnApiServer(engine, { host: '127.0.0.1', port: 0 });
     sfnEndpoint = api.url;
     closers.unshift(() => api.close());
+    // The runner's task definitions name this runtime's endpoints: registered anew at each start.
+    registerRunnerTaskDefinitions(ecs, {
+      taskEnv: {
+        ARTIFACT_BUCKET: bucket,
+        AWS_ENDPOINT_URL_S3: s3.endpoint,
+        AWS_ENDPOINT_URL_SFN: sfnEndpoint,
+        AWS_REGION: localRegion,
+        AWS_ACCESS_KEY_ID: localCredentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: localCredentials.secretAccessKey,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        STEPLINE_HEARTBEAT_SECONDS: String(options.heartbeatSeconds ?? 5),
+      },
+      publisherEnv: publisherTaskEnv({ ...registry, external: options.registry }),
+    });
     const webhook = await startWebhookServer({
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 8080,
@@ -185,7 +215,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     approvalBaseUrl ||= webhookUrl;
     await writeFile(
       runtimeFile(dataDir),
-      `${JSON.stringify({ pid: process.pid, webhookUrl, sfnEndpoint, s3Endpoint: s3.endpoint, bucket, sesEndpoint: ses.endpoint, outboxDir: ses.outboxDir, approvalBaseUrl, registryEndpoint: registry.endpoint, registryHost: registry.host, ...(options.registry ? { externalRegistry: options.registry } : {}), stateMachineArn: engine.stateMachineArn }, null, 2)}\n`,
+      `${JSON.stringify({ pid: process.pid, webhookUrl, sfnEndpoint, s3Endpoint: s3.endpoint, bucket, sesEndpoint: ses.endpoint, outboxDir: ses.outboxDir, approvalBaseUrl, registryEndpoint: registry.endpoint, registryHost: registry.host, ecsEndpoint: ecsApi.url, ...(options.registry ? { externalRegistry: options.registry } : {}), stateMachineArn: engine.stateMachineArn }, null, 2)}\n`,
     );
     return {
       dataDir,
@@ -199,6 +229,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       onEmail: (listener) => ses.onEmail(listener),
       registryEndpoint: registry.endpoint,
       registryHost: registry.host,
+      ecsEndpoint: ecsApi.url,
+      ecs,
       engine,
       close: () => closeAll(closers),
     };

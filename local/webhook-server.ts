@@ -199,15 +199,28 @@ async function serve(
 
 /**
  * A deployment configuration for trying Stepline on one machine: pushes of any repository of any
- * provider signed with `secret`, on any branch or tag, start a run. It deploys nowhere.
+ * provider signed with `secret`, on any branch or tag, start a run. It deploys to the local ECS's
+ * services `staging` and `production` (cluster `stepline-local`, container `app`, 2 tasks each,
+ * health and smoke check on `/healthz`).
  */
 export function localDefaultConfig(secret: string): DeploymentConfig {
+  const target = (service: string) => ({
+    cluster: 'stepline-local',
+    service,
+    container: 'app',
+    desiredCount: 2,
+    smokePath: '/healthz',
+  });
   return DeploymentConfig.parse({
     repositories: providers.map((provider) => ({
       provider,
       name: '*',
       webhookSecret: { value: secret },
       triggers: { branches: ['**'], tags: ['**'] },
+      deploy: { staging: target('staging'), production: target('production') },
+      // The local outbox receives the email; `stepline approve` or the link decides.
+      approvers: ['release-manager@example.com'],
     })),
+    notificationEmails: ['team@example.com'],
   });
 }

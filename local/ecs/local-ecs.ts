@@ -62,6 +62,8 @@ import { EcsStore, type StoredCluster, type StoredTaskDefinition } from './store
 
 /** The image that means "the bundled Stepline runner" rather than an image in a registry. */
 export const runnerImage = 'stepline/runner:local';
+/** The image of a configured service's first task definition: nothing deployed yet (desired count 0). */
+export const notDeployedImage = 'stepline/not-deployed-yet';
 /** Service tag naming the path the local load balancer checks (default `/`). */
 export const healthPathTag = 'stepline:health-path';
 /** Service tag the local ECS sets to the service's stable URL (its proxy). */
@@ -332,6 +334,11 @@ export class LocalEcs {
     return found;
   }
 
+  /** The latest ACTIVE revision of a family, if any. */
+  latestTaskDefinition(family: string): TaskDefinition | undefined {
+    return this.#findTaskDefinition(family)?.taskDefinition;
+  }
+
   describeTaskDefinition(body: unknown) {
     const request = parseRequest(DescribeTaskDefinitionRequest, body);
     const record = this.#taskDefinition(request.taskDefinition);
@@ -540,6 +547,10 @@ export class LocalEcs {
     runtime.timer.unref();
     this.#schedule(runtime);
     return runtime;
+  }
+
+  hasService(cluster: string, service: string): boolean {
+    return this.#services.get(`${cluster}/${service}`)?.record.status === 'ACTIVE';
   }
 
   async updateService(body: unknown) {
