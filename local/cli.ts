@@ -104,14 +104,30 @@ program
   .option('--config <file>', 'deployment configuration')
   .option('--json', 'print the final execution as JSON', false)
   .option('--registry <url>', registryHelp, registryUrl)
+  .option(
+    '--auto-approve',
+    "approve production as the first approver, through the emailed link's page and form",
+    false,
+  )
   .action(
-    (repo: string, opts: { ref?: string; data: string; config?: string; json: boolean; registry?: string }) =>
+    (
+      repo: string,
+      opts: {
+        ref?: string;
+        data: string;
+        config?: string;
+        json: boolean;
+        registry?: string;
+        autoApprove: boolean;
+      },
+    ) =>
       exit(
         runCommand({
           repoDir: repo,
           ...(opts.ref ? { ref: opts.ref } : {}),
           dataDir: opts.data,
           json: opts.json,
+          autoApprove: opts.autoApprove,
           ...(opts.config ? { configPath: opts.config } : {}),
           ...(opts.registry ? { registry: opts.registry } : {}),
           secret: localWebhookSecret(opts.data),

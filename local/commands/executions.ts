@@ -141,7 +141,7 @@ export function formatResults(results: RunResults): string[] {
   }
   if (results.approval)
     lines.push(
-      `  approval:   ${results.approval.decision} by ${results.approval.approver ?? '?'}${results.approval.comment ? ` ("${results.approval.comment}")` : ''}`,
+      `  approval:   ${results.approval.decision === 'approve' ? 'approved' : results.approval.decision} by ${results.approval.approver ?? '?'}${results.approval.comment ? ` ("${results.approval.comment}")` : ''}`,
     );
   return lines;
 }

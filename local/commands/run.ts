@@ -8,6 +8,8 @@ import { type LocalRuntime, startLocalRuntime } from '#local/runtime.ts';
 import { localCredentials, localRegion } from '#local/s3.ts';
 import type { LocalHistoryEvent } from '#local/sfn/store.ts';
 import { localDefaultConfig } from '#local/webhook-server.ts';
+import { approvalWatch } from './approval-watch.ts';
+import { outboxDirOf } from './approve.ts';
 import { formatResults } from './executions.ts';
 import { ExecutionFollower, followRemote } from './follow.ts';
 import { findRunningRuntime } from './running-runtime.ts';
@@ -25,8 +27,8 @@ export interface RunOptions {
   write: (line: string) => void;
   /** An external registry to push images to instead of the local one. */
   registry?: string;
-  /** Told when a Task state starts, with the run's own printer (approval links, auto-approval). */
-  onTaskStarted?: (visit: StateVisit, executionArn: string, write: (line: string) => void) => void;
+  /** Approve production as the first approver, through the emailed link's page (the same path as a click). */
+  autoApprove?: boolean;
 }
 
 async function resolveRef(
@@ -93,8 +95,17 @@ export async function runCommand(options: RunOptions): Promise<number> {
     });
     webhookUrl = runtime.webhookUrl;
   }
-  const onTaskStarted = (visit: StateVisit, executionArn: string) =>
-    options.onTaskStarted?.(visit, executionArn, log);
+  const onRequestApproval = await approvalWatch({
+    outboxDir: runtime?.outboxDir ?? running?.outboxDir ?? outboxDirOf(options.dataDir),
+    write: log,
+    autoApprove: options.autoApprove ? { comment: 'approved by stepline run --auto-approve' } : undefined,
+  });
+  const onTaskStarted = (visit: StateVisit) => {
+    if (visit.name !== 'RequestApproval') return;
+    onRequestApproval().catch((error: unknown) =>
+      log(`    could not follow the approval link: ${(error as Error).message}`),
+    );
+  };
   const follower = runtime ? new ExecutionFollower(runtime.engine, log, onTaskStarted) : undefined;
   try {
     const payload = await buildGitHubPushPayload({

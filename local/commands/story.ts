@@ -89,7 +89,7 @@ export function summarizeStep(stateName: string, stateOutput: string | undefined
   const parts: string[] = [];
   if (typeof result.files === 'number') parts.push(`${plural(result.files, 'file')}, stepline.yml valid`);
   const commands = result.commands as unknown[] | undefined;
-  if (Array.isArray(commands))
+  if (Array.isArray(commands) && (commands.length > 0 || result.stage !== 'publish'))
     parts.push(`${plural(commands.length, 'command')} in ${formatDuration(Number(result.commandsMs))}`);
   const tests = result.tests as
     | { total: number; passed: number; failed: number; skipped: number }
