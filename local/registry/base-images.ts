@@ -196,6 +196,8 @@ export async function buildNodeImage(
 
 /** What the registry server asks of the base images. */
 export interface BaseImages {
+  /** Whether the registry builds `name` itself (pushes to it are refused). */
+  owns(name: string): boolean;
   /** Resolves once the build of `name` (when it is a base repository) has finished. */
   ready(name: string): Promise<void>;
   /**
@@ -231,6 +233,7 @@ export function startBaseImages(
   );
   return {
     settled,
+    owns: (name) => name === nodeRepository,
     async ready(name) {
       if (name !== nodeRepository) return;
       try {
@@ -254,7 +257,7 @@ export function startBaseImages(
     unknownMessage(name, repositories) {
       if (!name.startsWith('library/')) return undefined;
       const others = repositories.filter((r) => r !== nodeRepository);
-      return `${name} is not in the local registry: base images are built from this machine, and the only one is ${nodeRepository} (node:<any tag> is this machine's node ${version}). The registry holds: ${[nodeRepository, ...others].join(', ')}`;
+      return `${name} is not in the local registry: base images are built from this machine, and the only one is ${nodeRepository} (node:<any tag> is this machine's node ${version}). The registry holds: ${[nodeRepository, ...others].join(', ')}. To use another base offline, copy it into ${name} first (skopeo copy with --dest-creds AWS:<password>)`;
     },
   };
 }

@@ -324,12 +324,14 @@ class RegistryServer {
     match = routes.manifest.exec(path);
     if (match?.[1] && match[2]) {
       checkRepositoryName(match[1]);
+      this.refuseBaseWrite(method, match[1]);
       await this.manifest(req, res, url, match[1], match[2]);
       return;
     }
     match = routes.uploads.exec(path);
     if (match?.[1]) {
       checkRepositoryName(match[1]);
+      this.refuseBaseWrite(method, match[1]);
       if (method !== 'POST') throw new DistributionError('UNSUPPORTED', `${method} ${path} is not supported`);
       await this.startUpload(req, res, url, match[1]);
       return;
@@ -347,6 +349,14 @@ class RegistryServer {
       return;
     }
     throw new DistributionError('UNSUPPORTED', `no such endpoint: ${method} ${path}`, undefined, 404);
+  }
+
+  private refuseBaseWrite(method: string, name: string) {
+    if (method !== 'GET' && method !== 'HEAD' && this.base?.owns(name))
+      throw new DistributionError(
+        'DENIED',
+        `${name} is built by the local registry from this machine's node; push images to another repository`,
+      );
   }
 
   private async blob(req: IncomingMessage, res: ServerResponse, name: string, digest: string) {

@@ -15,7 +15,15 @@ import {
 import { RegistryStorage } from '#local/registry/storage.ts';
 import { extractLayer } from '#shared/oci/layer.ts';
 import { type Index, type Manifest, MediaType } from '#shared/oci/types.ts';
-import { errorCodes, onPath, startTestRegistry, type TestRegistry } from './helpers.ts';
+import {
+  errorCodes,
+  makeImage,
+  onPath,
+  pushImage,
+  putManifest,
+  startTestRegistry,
+  type TestRegistry,
+} from './helpers.ts';
 
 const major = process.versions.node.split('.')[0];
 const lddAvailable = process.platform === 'linux' && (await onPath('ldd'));
@@ -189,6 +197,37 @@ describe('library/node built from this machine', () => {
       expect(again).toEqual({ digest: before.headers.get('docker-content-digest'), built: false });
     },
   );
+  it.skipIf(!lddAvailable)(
+    'refuses pushes to library/node, which it builds itself, with DENIED',
+    async () => {
+      const image = makeImage();
+
+      const upload = await fetch(registry.url('/v2/library/node/blobs/uploads/'), {
+        method: 'POST',
+        headers: registry.auth,
+      });
+      const manifest = await putManifest(
+        registry,
+        'library/node',
+        'mine',
+        image.manifest,
+        MediaType.ociManifest,
+      );
+
+      expect(upload.status).toBe(403);
+      expect(await errorCodes(upload)).toEqual(['DENIED']);
+      expect(manifest.status).toBe(403);
+    },
+  );
+
+  it.skipIf(!lddAvailable)('serves another base image once it has been copied into library/', async () => {
+    const image = await pushImage(registry, 'library/python', '3.12-slim');
+
+    const response = await fetch(registry.url('/v2/library/python/manifests/3.12-slim'), { method: 'HEAD' });
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get('docker-content-digest')).toBe(image.digest);
+  });
 });
 
 describe('the base image build', () => {
