@@ -57,7 +57,8 @@ export function localLambdas(deps: LocalLambdaDeps) {
     config: deps.config,
     s3: deps.s3,
     bucket: deps.bucket,
-    endpoints: deps.approvalEndpoints,
+    // Production's commit comes from the same local ECS that Deploy talks to.
+    endpoints: { ecs: () => deps.ecsEndpoint, ...deps.approvalEndpoints },
   });
   return {
     fetchSource: asLambda('fetch-source', (event) =>

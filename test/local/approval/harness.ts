@@ -1,0 +1,249 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { localApprovalRoutes, localRequestApproval } from '#local/approvals.ts';
+import { asLambda } from '#local/lambdas.ts';
+import { localCredentials, localRegion } from '#local/s3.ts';
+import { type LocalSes, type SentEmail, startLocalSes } from '#local/ses/server.ts';
+import { startSfnApiServer } from '#local/sfn/api-server.ts';
+import { LocalStepFunctions, type TaskHandler } from '#local/sfn/engine.ts';
+import { localSubstitutions as s } from '#local/substitutions.ts';
+import { startWebhookServer, type WebhookServer } from '#local/webhook-server.ts';
+import { DeploymentConfig } from '#shared/deployment-config.ts';
+import type { PushEvent } from '#shared/push-event.ts';
+import { render } from '#state-machines/pipeline.ts';
+import { createGitRepo, type GitRepo } from '../../helpers/git-repo.ts';
+import { type S3rverHandle, startS3rver } from '../../helpers/s3rver.ts';
+
+const digest = `sha256:${'5e'.repeat(32)}`;
+export const image = {
+  repository: '127.0.0.1:5000/local/hello',
+  digest,
+  uri: `127.0.0.1:5000/local/hello@${digest}`,
+  tags: ['main'],
+  bytesPushed: 100,
+  layers: 2,
+};
+
+function deployment(
+  environment: 'staging' | 'production',
+  commit: string,
+  rolloutState: 'IN_PROGRESS' | 'COMPLETED',
+) {
+  return {
+    environment,
+    outcome: rolloutState === 'COMPLETED' ? 'Completed' : 'Deploying',
+    cluster: 'local',
+    service: `hello-${environment}`,
+    container: 'app',
+    commit,
+    imageUri: image.uri,
+    rolloutState,
+    startedAt: new Date().toISOString(),
+    deadline: new Date(Date.now() + 900_000).toISOString(),
+    url: `http://127.0.0.1:9/${environment}`,
+    checks: 0,
+  };
+}
+
+export interface ApprovalHarness {
+  engine: LocalStepFunctions;
+  ses: LocalSes;
+  server: WebhookServer;
+  s3: S3rverHandle;
+  repo: GitRepo;
+  dataDir: string;
+  outboxDir: string;
+  /** States whose fake tasks ran, in order. */
+  ran: string[];
+  /** Starts one execution of a push of the repository's HEAD. */
+  start(name?: string): Promise<string>;
+  nextEmail(): Promise<SentEmail>;
+  close(): Promise<void>;
+}
+
+/**
+ * The local runtime's approval pieces around the real pipeline definition: the engine with fake
+ * Build/Test/Publish/Deploy tasks, the real request-approval Lambda (as lambdas.ts binds it) with
+ * local S3, the SES stand-in and `git log`, the Step Functions endpoint, and the local server with
+ * the approval routes.
+ */
+export async function startApprovalHarness(
+  options: { approvalTimeoutSeconds?: number; approvers?: string[] } = {},
+): Promise<ApprovalHarness> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'stepline-approval-'));
+  const outboxDir = join(dataDir, 'outbox');
+  const s3 = await startS3rver();
+  const ses = await startLocalSes({ outboxDir });
+  const repo = await createGitRepo();
+  await repo.commit({ 'README.md': 'hello' }, 'First commit');
+  const ran: string[] = [];
+  const config = DeploymentConfig.parse({
+    repositories: [
+      {
+        provider: 'github',
+        name: 'local/*',
+        webhookSecret: { value: 'secret' },
+        approvers: options.approvers ?? ['alice@example.com', 'carol@example.com'],
+        deploy: {
+          staging: { cluster: 'local', service: 'hello-staging', container: 'app' },
+          production: { cluster: 'local', service: 'hello-production', container: 'app' },
+        },
+      },
+    ],
+    emailFrom: 'stepline@localhost.example',
+    notificationEmails: ['team@example.com'],
+  });
+
+  let engine!: LocalStepFunctions;
+  let sfnEndpoint = '';
+  let baseUrl = '';
+  const approval = localRequestApproval({
+    dataDir,
+    config,
+    s3: s3.client,
+    bucket: s3.bucket,
+    endpoints: { ses: () => ses.endpoint, sfn: () => sfnEndpoint, approvalBaseUrl: () => baseUrl },
+  });
+  const runner: TaskHandler = async (input, ctx) => {
+    const env = (
+      input as { Overrides: { ContainerOverrides: { Environment: { Name: string; Value: string }[] }[] } }
+    ).Overrides.ContainerOverrides[0]!.Environment;
+    const stage = env.find((e) => e.Name === 'STEPLINE_STAGE')!.Value;
+    ran.push(ctx.stateName);
+    const result =
+      stage === 'publish'
+        ? { stage, image }
+        : stage === 'test'
+          ? {
+              stage,
+              tests: { total: 3, passed: 3, failed: 0, errors: 0, skipped: 0, reports: 1, failures: [] },
+            }
+          : { stage };
+    setImmediate(() => engine.sendTaskSuccess(ctx.taskToken!, JSON.stringify(result)));
+    return { taskArn: 'fake' };
+  };
+  const fake =
+    (name: string, result: (input: Record<string, unknown>) => unknown): TaskHandler =>
+    async (input) => {
+      ran.push(name);
+      return result(input as Record<string, unknown>);
+    };
+  engine = new LocalStepFunctions({
+    dataDir,
+    stateMachineName: 'stepline-pipeline',
+    definition: render(s),
+    tasks: {
+      [s.ReportStatusFunctionArn]: fake('ReportStatus', () => ({ reported: true })),
+      [s.FetchSourceFunctionArn]: fake('FetchSource', () => ({
+        sourceKey: 'runs/x/source.tar.gz',
+        configKey: 'runs/x/stepline.json',
+        deployment: {
+          imageRepository: 'local/hello',
+          approvalTimeoutSeconds: options.approvalTimeoutSeconds ?? 3600,
+        },
+      })),
+      'arn:aws:states:::ecs:runTask.waitForTaskToken': runner,
+      [s.DeployFunctionArn]: fake('Deploy', (input) => {
+        const push = input.push as PushEvent;
+        return deployment(input.environment as 'staging' | 'production', push.after, 'IN_PROGRESS');
+      }),
+      [s.CheckDeploymentFunctionArn]: fake('CheckDeployment', (input) => ({
+        ...(input.deployment as object),
+        outcome: 'Completed',
+        rolloutState: 'COMPLETED',
+      })),
+      'arn:aws:states:::lambda:invoke.waitForTaskToken': asLambda('request-approval', (event) =>
+        approval((event as { Payload?: unknown }).Payload),
+      ),
+      [s.RequestApprovalFunctionArn]: asLambda('request-approval', approval),
+    },
+    overrides: { waitTimeOverrides: 0, retryIntervalOverrides: 0 },
+  });
+  const api = await startSfnApiServer(engine, { port: 0 });
+  sfnEndpoint = api.url;
+  const server = await startWebhookServer({
+    config,
+    sfn: new SFNClient({ endpoint: api.url, region: localRegion, credentials: localCredentials }),
+    stateMachineArn: engine.stateMachineArn,
+    resolveSecret: async () => 'secret',
+    routes: localApprovalRoutes({
+      dataDir,
+      s3: s3.client,
+      bucket: s3.bucket,
+      sfnEndpoint: () => sfnEndpoint,
+    }),
+  });
+  baseUrl = server.url;
+
+  return {
+    engine,
+    ses,
+    server,
+    s3,
+    repo,
+    dataDir,
+    outboxDir,
+    ran,
+    async start(name = 'github-delivery-1') {
+      const after = (await repo.git('rev-parse', 'HEAD')).trim();
+      const commit = {
+        id: after,
+        message: 'First commit',
+        author: { name: 'Stepline Test', email: 'test@stepline.invalid' },
+        timestamp: new Date().toISOString(),
+        url: '',
+        added: ['README.md'],
+        modified: [],
+        removed: [],
+      };
+      const push: PushEvent = {
+        provider: 'github',
+        deliveryId: name,
+        repository: { fullName: 'local/hello', cloneUrl: repo.dir, defaultBranch: 'main' },
+        ref: 'refs/heads/main',
+        refType: 'branch',
+        refName: 'main',
+        before: '0'.repeat(40),
+        after,
+        headCommit: commit,
+        commits: [commit],
+        pusher: { name: 'Pat Pusher', email: 'pat@example.com' },
+      };
+      const { executionArn } = await engine.startExecution({ name, input: JSON.stringify(push) });
+      return executionArn;
+    },
+    nextEmail() {
+      return new Promise((resolve) => {
+        const off = ses.onEmail((email) => {
+          off();
+          resolve(email);
+        });
+      });
+    },
+    async close() {
+      await server.close();
+      await engine.close();
+      await api.close();
+      await ses.close();
+      await s3.close();
+      await repo.remove();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resolves once `count` emails have been sent (counting from the call). */
+export function emailsSent(ses: LocalSes, count: number): Promise<SentEmail[]> {
+  const seen: SentEmail[] = [];
+  return new Promise((resolve) => {
+    const off = ses.onEmail((email) => {
+      seen.push(email);
+      if (seen.length === count) {
+        off();
+        resolve(seen);
+      }
+    });
+  });
+}
