@@ -75,6 +75,20 @@ export class PipelineStack extends Stack {
     });
     new CfnOutput(this, 'ArtifactBucketName', { value: pipeline.artifactBucket.bucketName });
     new CfnOutput(this, 'NotificationTopicArn', { value: pipeline.topic.topicArn });
+    const repositories = [...pipeline.imageRepositories.repositories.values()];
+    if (repositories.length > 0) {
+      new CfnOutput(this, 'ImageRepositoryUris', {
+        description: 'ECR repositories PublishImage pushes to (one per configured image repository)',
+        value: Fn.join(
+          ',',
+          repositories.map((r) => r.repositoryUri),
+        ),
+      });
+    }
+    new CfnOutput(this, 'ApprovalSigningKeyName', {
+      description: 'Secrets Manager secret the approval links are signed with',
+      value: pipeline.approvalSigningKey.secretName,
+    });
     const names = [...pipeline.secrets.keys()];
     if (names.length > 0) {
       new CfnOutput(this, 'SecretNames', {
