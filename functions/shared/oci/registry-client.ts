@@ -708,7 +708,8 @@ function describeRegistryErrors(text: string): string {
 function describeFetchError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = error.cause as { code?: string; message?: string } | undefined;
-  return cause?.code ? `${cause.code}${cause.message ? ` (${cause.message})` : ''}` : error.message;
+  if (cause?.code) return `${cause.code}${cause.message ? ` (${cause.message})` : ''}`;
+  return cause?.message ? `${error.message} (${cause.message})` : error.message;
 }
 
 function mediaTypeInside(bytes: Buffer): string | undefined {

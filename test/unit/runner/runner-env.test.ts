@@ -92,3 +92,45 @@ describe('parseRunnerEnv', () => {
     expect(attempt).toThrow(/STEPLINE_TASK_TOKEN: .*\(value hidden\)/);
   });
 });
+
+describe('parseRunnerEnv, publish stage', () => {
+  const publish = {
+    ...good,
+    STEPLINE_STAGE: 'publish',
+    STEPLINE_IMAGE_REPOSITORY: 'acme/hello',
+    STEPLINE_COMMIT_TIME: '2024-05-01T14:00:00+02:00',
+    STEPLINE_SOURCE_URL: 'https://github.com/acme/hello.git',
+    STEPLINE_REGISTRY: '123456789012.dkr.ecr.eu-west-1.amazonaws.com',
+    STEPLINE_REGISTRY_AUTH: 'ecr',
+    STEPLINE_BASE_REGISTRY: 'public.ecr.aws/docker/library',
+    STEPLINE_PLATFORM: 'linux/arm64',
+  };
+
+  it('reads the registry settings, with plain http off by default', () => {
+    expect(parseRunnerEnv(publish).publisher).toEqual({
+      imageRepository: 'acme/hello',
+      commitTime: new Date('2024-05-01T12:00:00Z'),
+      sourceUrl: 'https://github.com/acme/hello.git',
+      registry: '123456789012.dkr.ecr.eu-west-1.amazonaws.com',
+      registryAuth: 'ecr',
+      registryInsecure: false,
+      baseRegistry: 'public.ecr.aws/docker/library',
+      platform: 'linux/arm64',
+    });
+  });
+
+  it('requires them for the publish stage only, naming each missing variable', () => {
+    const { STEPLINE_REGISTRY: _r, STEPLINE_PLATFORM: _p, ...missing } = publish;
+
+    expect(parseRunnerEnv({ ...missing, STEPLINE_STAGE: 'build' }).publisher).toBeUndefined();
+    expect(() => parseRunnerEnv(missing)).toThrow(
+      /STEPLINE_REGISTRY: .*\(not set\)\nSTEPLINE_PLATFORM: .*\(not set\)/,
+    );
+  });
+
+  it('refuses an unknown registry auth and a bad commit time, showing the values', () => {
+    expect(() =>
+      parseRunnerEnv({ ...publish, STEPLINE_REGISTRY_AUTH: 'password', STEPLINE_COMMIT_TIME: 'yesterday' }),
+    ).toThrow(/STEPLINE_COMMIT_TIME: .*\(got "yesterday"\)\nSTEPLINE_REGISTRY_AUTH: .*\(got "password"\)/);
+  });
+});
