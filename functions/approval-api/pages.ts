@@ -34,7 +34,7 @@ dl{margin:0;display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.4r
 dt{font-weight:600;color:#444}
 dd{margin:0;min-width:0;overflow-wrap:anywhere}
 @media (max-width:32rem){dl{display:block}dt{margin-top:.6rem}dd{margin-top:.1rem}}
-code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em;background:#f4f5f7;padding:.05rem .3rem;border-radius:4px;word-break:break-all}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85em;background:#f4f5f7;padding:.05rem .3rem;border-radius:4px;overflow-wrap:anywhere}
 a{color:#0b57d0}
 ol.commits{padding-left:1.4rem;margin:0}
 li.commit{margin:.35rem 0}
