@@ -102,6 +102,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     let approvalBaseUrl = options.publicUrl?.replace(/\/+$/, '') ?? '';
     const registry = await startLocalRegistry({
       dir: join(dataDir, 'registry'),
+      // Image URIs recorded by earlier runs (deployments, rollbacks) name the port.
+      reusePort: true,
       onBaseImageError: (error) =>
         options.logger.error('the local base image library/node could not be built', { error }),
     });

@@ -1,5 +1,7 @@
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { authRealm, isAuthorized, registryPassword } from './auth.ts';
 import { type BaseImages, startBaseImages } from './base-images.ts';
 import { dispatchEcr, ecrTargetPrefix } from './ecr-api.ts';
@@ -20,6 +22,12 @@ export interface LocalRegistryOptions {
   host?: string;
   /** @default 0 (a free port) */
   port?: number;
+  /**
+   * Listen on the port this directory's registry used last time when it is free (image URIs
+   * recorded by earlier runs name it), else on `port`. The port is kept in `<dir>/.port`.
+   * @default false
+   */
+  reusePort?: boolean;
   /**
    * Offer `library/node` built from this machine's Node (built in the background, once per node
    * version). @default true
@@ -595,14 +603,31 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
     void registry.handle(req, res);
   });
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  const portFile = join(options.dir, '.port');
+  const previous = options.reusePort
+    ? Number((await readFile(portFile, 'utf8').catch(() => '')).trim()) || undefined
+    : undefined;
+  try {
+    try {
+      await listen(previous ?? options.port ?? 0);
+    } catch (error) {
+      if (previous === undefined || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+      await listen(options.port ?? 0);
+    }
+  } catch (error) {
+    await base?.settled;
+    throw error;
+  }
   const { port } = server.address() as AddressInfo;
+  if (options.reusePort) await writeFile(portFile, `${port}\n`);
   const hostPort = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   const endpoint = `http://${hostPort}`;
   registry.setEndpoint(endpoint);

@@ -17,6 +17,9 @@ export const refNameAnnotation = 'org.opencontainers.image.ref.name';
 /** Largest manifest accepted; the spec asks registries to take at least 4 MB. */
 export const maxManifestBytes = 4 * 1024 * 1024;
 
+/** Upload files older than this are a dead process's leftovers. */
+const staleUploadMs = 60 * 60 * 1000;
+
 /** Path components that would collide with a repository's own layout files. */
 const reservedComponents = new Set(['blobs', 'index.json', 'oci-layout']);
 
@@ -115,12 +118,19 @@ export class RegistryStorage {
     return join(this.dir, '.uploads');
   }
 
-  /** Creates the directories and drops uploads a previous process left unfinished. */
-  async init(): Promise<void> {
+  /**
+   * Creates the directories and drops the uploads a previous process left unfinished (those
+   * untouched for an hour: another registry on the same directory may be uploading now).
+   */
+  async init(now = Date.now()): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await rm(this.uploadDir, { recursive: true, force: true });
     await mkdir(this.uploadDir, { recursive: true });
     await mkdir(this.storeDir, { recursive: true });
+    for (const name of await readdir(this.uploadDir)) {
+      const path = join(this.uploadDir, name);
+      const info = await stat(path).catch(() => undefined);
+      if (info && now - info.mtimeMs > staleUploadMs) await rm(path, { recursive: true, force: true });
+    }
   }
 
   /** A fresh path in the upload area, for a blob being written. */

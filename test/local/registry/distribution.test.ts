@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startLocalRegistry } from '#local/registry/server.ts';
 import { MediaType } from '#shared/oci/types.ts';
 import {
   errorCodes,
@@ -533,5 +535,35 @@ describe('the on-disk OCI image layout', () => {
       name: 'acme/app',
       tags: ['v1'],
     });
+  });
+});
+
+describe('the port of the local registry', () => {
+  it('listens again on the port it used last time when asked to', async () => {
+    const first = await startLocalRegistry({ dir: registry.dir, baseImages: false, reusePort: true });
+    const port = first.host.split(':')[1];
+    await first.close();
+
+    const second = await startLocalRegistry({ dir: registry.dir, baseImages: false, reusePort: true });
+    await second.close();
+
+    expect(second.host).toBe(`127.0.0.1:${port}`);
+    expect((await readFile(join(registry.dir, '.port'), 'utf8')).trim()).toBe(port);
+  });
+
+  it('takes another port when the one it used last time is taken', async () => {
+    const first = await startLocalRegistry({ dir: registry.dir, baseImages: false, reusePort: true });
+    await first.close();
+    const squatter = createServer();
+    await new Promise<void>((resolve) =>
+      squatter.listen(Number(first.host.split(':')[1]), '127.0.0.1', resolve),
+    );
+
+    const second = await startLocalRegistry({ dir: registry.dir, baseImages: false, reusePort: true });
+    await second.close();
+    await new Promise((resolve) => squatter.close(resolve));
+
+    expect(second.host).not.toBe(first.host);
+    expect((await readFile(join(registry.dir, '.port'), 'utf8')).trim()).toBe(second.host.split(':')[1]);
   });
 });
