@@ -76,7 +76,7 @@ describe.skipIf(!available)('the approval page in a real browser', () => {
     expect(text).toContain('3 passed, 0 failed, 0 skipped (3 in all)');
     expect(text).toContain('rolled out to hello-staging in local');
     expect(await page.getByLabel('Comment').count()).toBe(1);
-    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    const width = Number(await page.evaluate('document.documentElement.scrollWidth'));
     expect(width).toBeLessThanOrEqual(390);
     await page.screenshot({ path: join(artifacts, 'approval-page.png'), fullPage: true });
     const wide = await browser.newPage({ viewport: { width: 1280, height: 900 } });
