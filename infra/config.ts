@@ -275,12 +275,26 @@ function deployTarget(
 }
 
 /**
- * The config as the Lambdas receive it in `STEPLINE_CONFIG`: compact JSON without `$schema`.
- * Throws when it would not fit in a Lambda environment (see {@link maxConfigEnvBytes}).
+ * The config as the Lambdas receive it in `STEPLINE_CONFIG`: compact JSON of the config as written
+ * (the Lambdas fill in the defaults when they parse it), without `$schema` and without the deploy
+ * targets' role ARNs, which only the stack's IAM policies use. Throws when it would not fit in a
+ * Lambda environment (see {@link maxConfigEnvBytes}).
  */
-export function configForEnvironment(config: DeploymentConfig): string {
+export function configForEnvironment(config: DeploymentConfigInput | DeploymentConfig): string {
   const { $schema: _schema, ...rest } = config;
-  const json = JSON.stringify(rest);
+  const json = JSON.stringify({
+    ...rest,
+    repositories: rest.repositories.map((repository) => {
+      if (repository.deploy === undefined) return repository;
+      const deploy: Record<string, unknown> = {};
+      for (const [environment, target] of Object.entries(repository.deploy)) {
+        if (target === undefined) continue;
+        const { taskRoleArn: _task, executionRoleArn: _execution, ...kept } = target;
+        deploy[environment] = kept;
+      }
+      return { ...repository, deploy };
+    }),
+  });
   const bytes = Buffer.byteLength(json, 'utf8');
   if (bytes > maxConfigEnvBytes) {
     throw new Error(

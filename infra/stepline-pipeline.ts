@@ -193,7 +193,8 @@ export class StepLinePipeline extends Construct {
     const aws = parseAwsDeploymentConfig(props.config);
     const { config } = aws;
     const stack = Stack.of(this);
-    const configJson = configForEnvironment(config);
+    // As written (defaults are filled in by each Lambda's parse): keeps STEPLINE_CONFIG small.
+    const configJson = configForEnvironment(props.config);
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const logLevel = props.logLevel ?? 'INFO';

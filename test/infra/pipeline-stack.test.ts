@@ -11,6 +11,7 @@ import {
   resolveConfigFile,
 } from '#infra/config.ts';
 import type { PipelineStack } from '#infra/pipeline-stack.ts';
+import { DeploymentConfig } from '#shared/deployment-config.ts';
 import { placeholders, readDefinition } from '#state-machines/pipeline.ts';
 import { actions, config, logicalId, resources, statement, statementsOf, synth } from './fixture.ts';
 // One synthesis for all infra tests: the suites register their tests in this file.
@@ -291,7 +292,7 @@ describe('Lambdas', () => {
       Environment: {
         Variables: Match.objectLike({
           STATE_MACHINE_ARN: stack.resolve(stack.pipeline.stateMachine.stateMachineArn),
-          STEPLINE_CONFIG: configForEnvironment(parseAwsDeploymentConfig(config).config),
+          STEPLINE_CONFIG: configForEnvironment(config),
         }),
       },
     });
@@ -531,6 +532,17 @@ describe('deployment config on AWS (no synth)', () => {
     expect(() => parseAwsDeploymentConfig(withRepo({ name: 'acme/*' }))).toThrow(
       /repositories\[0\] \("acme\/\*"\)\.name: .*an AWS deployment always names its repositories/,
     );
+  });
+
+  it('passes the Lambdas the config as written, which parses to the same config without the role ARNs', () => {
+    const parsed = parseAwsDeploymentConfig(config).config;
+    const fromEnv = DeploymentConfig.parse(JSON.parse(configForEnvironment(config)));
+    const withoutRoles = JSON.parse(
+      JSON.stringify(parsed, (key, value) => (/RoleArn$/.test(key) ? undefined : value)),
+    );
+    expect(fromEnv).toEqual(withoutRoles);
+    expect(configForEnvironment(config)).not.toContain('RoleArn');
+    expect(configForEnvironment(config).length).toBeLessThan(JSON.stringify(parsed).length);
   });
 
   it('rejects a config that would not fit in a Lambda environment', () => {
