@@ -145,13 +145,13 @@ class Check {
   async completed(service: Service, next: DeploymentState): Promise<DeploymentState> {
     const smoke = this.smokeTarget();
     if (smoke && 'problem' in smoke) {
-      const restored = await this.rollBack(service);
+      const restored = await this.rollBackIfRolledOut(service);
       throw new DeploymentFailedError(`${this.what()} completed, but ${smoke.problem}; ${restored}`);
     }
     if (smoke) {
       const result = await smokeCheck(smoke.url, this.deps);
       if (!result.ok) {
-        const restored = await this.rollBack(service);
+        const restored = await this.rollBackIfRolledOut(service);
         throw new DeploymentFailedError(
           `${this.what()} completed, but the smoke check ${smoke.url} did not answer 2xx in ${result.attempts} tries (last: ${result.detail}); ${restored}`,
         );
@@ -190,6 +190,18 @@ class Check {
     return new DeploymentFailedError(
       `${this.what()} failed: ${why}. ECS service events since ${this.state.startedAt}:${quoteEvents(serviceEventsSince(service, this.state.startedAt))}`,
     );
+  }
+
+  /**
+   * After a failed smoke check: puts the previous revision back, unless this run rolled nothing out
+   * (Deploy found exactly this image already serving and said `Completed`); then the service stays as
+   * it was, and the run still fails.
+   */
+  async rollBackIfRolledOut(service: Service): Promise<string> {
+    if (this.state.outcome === 'Completed') {
+      return 'this run rolled nothing out (the image was already serving), so nothing was put back';
+    }
+    return this.rollBack(service);
   }
 
   /** Puts the recorded previous revision back (same UpdateService path as Deploy); says what it did. */

@@ -170,6 +170,20 @@ describe('checkDeployment', () => {
     });
   });
 
+  it('fails without rolling back when the image was already serving before this run and fails the smoke check', async () => {
+    arrangeService('COMPLETED');
+    const d = deps({ config: makeConfig({ smokePath: '/healthz' }), statuses: [500, 500, 500, 500, 500] });
+
+    const error = await checkDeployment(
+      { environment: 'staging', deployment: rollingOut({ outcome: 'Completed', rolloutState: 'COMPLETED' }) },
+      d,
+    ).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(DeploymentFailedError);
+    expect((error as Error).message).toContain('so nothing was put back');
+    expect(ecsMock.commandCalls(UpdateServiceCommand)).toHaveLength(0);
+  });
+
   it("fails quoting ECS's service events since the start when the circuit breaker failed the rollout", async () => {
     arrangeService('FAILED', {
       events: [
