@@ -181,11 +181,13 @@ program
   )
   .option('--data <dir>', 'data directory', '.stepline')
   .option('--port <port>', 'webhook port', port, 8080)
-  .action((opts: { data: string; port: number }) =>
+  .option('--exit', 'stop when the run has ended instead of keeping the services up until Ctrl-C', false)
+  .action((opts: { data: string; port: number; exit: boolean }) =>
     exit(
       demoCommand({
         dataDir: opts.data,
         port: opts.port,
+        exit: opts.exit,
         secret: localWebhookSecret(opts.data),
         logger: cliLogger(),
         write,

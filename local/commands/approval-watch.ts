@@ -36,16 +36,14 @@ export async function approvalWatch(options: ApprovalWatchOptions) {
     for (const link of fresh.filter((l) => l.id === id)) options.write(`    ${link.approver}: ${link.url}`);
     options.write(`    decide: npx stepline approve ${id} [--reject] [--comment TEXT]`);
     if (!options.autoApprove) return;
-    const { link, outcome } = await approveFromOutbox({
+    const { outcome } = await approveFromOutbox({
       outboxDir: options.outboxDir,
       id,
       decision: 'approve',
       comment: options.autoApprove.comment,
     });
-    options.write(
-      outcome.decided
-        ? `    approved as ${link.approver} through the page's form (${outcome.title})`
-        : `    the approval page refused (${outcome.status}): ${outcome.title} ${outcome.message}`,
-    );
+    // A decision that went through shows on RequestApproval's own line; only a refusal is news.
+    if (!outcome.decided)
+      options.write(`    the approval page refused (${outcome.status}): ${outcome.title} ${outcome.message}`);
   };
 }

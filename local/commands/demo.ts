@@ -7,8 +7,10 @@ import { git, gitCommit } from '#local/git/git.ts';
 import { ensureLocalRemote } from '#local/git/local-remote.ts';
 import { startLocalRuntime } from '#local/runtime.ts';
 import { localDefaultConfig } from '#local/webhook-server.ts';
+import { approvalWatch } from './approval-watch.ts';
+import { formatResults } from './executions.ts';
 import { ExecutionFollower } from './follow.ts';
-import { formatDuration } from './story.ts';
+import { formatDuration, resultsOf } from './story.ts';
 
 const example = fileURLToPath(new URL('../../examples/hello-service', import.meta.url));
 
@@ -18,6 +20,8 @@ export interface DemoOptions {
   secret: string;
   logger: Logger;
   write: (line: string) => void;
+  /** Stop once the run has ended, instead of keeping the services up until Ctrl-C. */
+  exit?: boolean;
 }
 
 function gitPush(cwd: string, write: (line: string) => void): Promise<number> {
@@ -47,14 +51,28 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
   const config = localDefaultConfig(options.secret);
   write('Stepline demo: one git push, through the same state machine and handlers that run on AWS.');
   write('');
-  write('1. Starting the local runtime (API Gateway, Step Functions, Lambda, ECS and S3 stand-ins)…');
+  write(
+    '1. Starting the local runtime (API Gateway, Step Functions, Lambda, ECS, ECR, SES and S3 stand-ins)…',
+  );
   const start = (port: number) => startLocalRuntime({ dataDir, config, port, logger: options.logger });
   const runtime = await start(options.port).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'EADDRINUSE') throw error;
     write(`   port ${options.port} is taken; using a free one`);
     return start(0);
   });
-  const follower = new ExecutionFollower(runtime.engine, write);
+  const onRequestApproval = await approvalWatch({
+    outboxDir: runtime.outboxDir,
+    write,
+    autoApprove: { comment: 'Approved in the Stepline demo' },
+  });
+  const follower = new ExecutionFollower(runtime.engine, write, (visit) => {
+    if (visit.name !== 'RequestApproval') return;
+    write('    The approval email is in the outbox, as SES would deliver it. A person opens the link;');
+    write('    the demo does the same: it opens the page and submits its form with Approve.');
+    onRequestApproval().catch((error: unknown) =>
+      write(`    could not follow the approval link: ${(error as Error).message}`),
+    );
+  });
   try {
     write(`   webhook endpoint ${runtime.webhookUrl}/webhooks/github, data in ${dataDir}`);
     write('');
@@ -96,31 +114,58 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
       return 1;
     }
     write('');
-    write(`4. The pipeline runs (execution ${arn.split(':').at(-1)}):`);
+    write(
+      `4. The pipeline runs (execution ${arn.split(':').at(-1)}): build, test, image, staging, approval, production`,
+    );
     const { description } = await follower.follow(arn);
+    const results = resultsOf(runtime.engine.getExecutionHistory(arn, { maxResults: 1000 }).events);
     const total = (description.stopDate ?? new Date()).getTime() - description.startDate.getTime();
     write('');
     write(`${description.status} in ${formatDuration(total)}`);
-    const frontier = description.error === 'NotImplementedError';
     if (description.error) write(`  ${description.error}: ${(description.cause ?? '').split('\n')[0]}`);
-    if (frontier) {
+    for (const line of formatResults(results)) write(line);
+    const productionUrl =
+      results.production?.rolloutState === 'COMPLETED' ? results.production.url : undefined;
+    if (productionUrl) {
       write('');
-      write('This version of Stepline runs source, build and test for real; the steps after them');
-      write('(image, staging, approval, production) arrive in the next releases, and until then the');
-      write('run stops there with NotImplementedError instead of reporting a success it did not earn.');
+      write(`5. Production answers: GET ${productionUrl}/`);
+      write(`   ${await answerOf(`${productionUrl}/`)}`);
+      write(`   production URL: ${productionUrl}`);
     }
     write('');
     write('Look around:');
     write(`  npx stepline executions show ${description.name} --data ${dataDir}`);
-    write(`  npx stepline executions list --data ${dataDir}`);
-    write(`  task logs:        ${join(dataDir, 'task-logs', description.name)}`);
-    write(`  commit statuses:  ${join(dataDir, 'statuses', `${description.name}.jsonl`)}`);
+    write(`  npx stepline services --data ${dataDir}`);
+    write(`  the approval email:  ${join(dataDir, 'outbox')}`);
+    write(`  task logs:           ${join(dataDir, 'task-logs', description.name)}`);
+    write(`  commit statuses:     ${join(dataDir, 'statuses', `${description.name}.jsonl`)}`);
     write(
-      `  push again:       cd ${work} && git commit --allow-empty -m again && git push   (while \`npx stepline serve --data ${dataDir} --port ${new URL(runtime.webhookUrl).port}\` runs)`,
+      `  push again:          cd ${work} && git commit --allow-empty -m again && git push   (while \`npx stepline serve --data ${dataDir} --port ${new URL(runtime.webhookUrl).port}\` runs)`,
     );
-    return description.status === 'SUCCEEDED' || frontier ? 0 : 1;
+    const code = description.status === 'SUCCEEDED' ? 0 : 1;
+    if (code === 0 && !options.exit) {
+      write('');
+      write('The staging and production services keep running until you press Ctrl-C.');
+      await new Promise<void>((resolveStop) => {
+        process.once('SIGINT', () => resolveStop());
+        process.once('SIGTERM', () => resolveStop());
+      });
+      write('stopping…');
+    }
+    return code;
   } finally {
     follower.close();
     await runtime.close();
+  }
+}
+
+/** The first line of what a URL answers, with its status: proof that the deployment serves. */
+async function answerOf(url: string): Promise<string> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    const body = (await response.text()).split('\n')[0]?.slice(0, 200) ?? '';
+    return `${response.status} ${body}`;
+  } catch (error) {
+    return `no answer: ${(error as Error).message}`;
   }
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,15 +14,33 @@ describe('stepline demo (npm start)', () => {
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it('starts a run from a real git push and shows it through build and test', async () => {
-    const { code, stdout, stderr } = await stepline(['demo', '--data', dataDir, '--port', '0']);
+  it('goes from a real git push to production through the emailed approval, and production answers', async () => {
+    const { code, stdout, stderr } = await stepline(['demo', '--data', dataDir, '--port', '0', '--exit']);
 
     expect(stdout).toMatch(/remote: stepline: refs\/heads\/main → execution github-/);
-    expect(stdout).toMatch(/✓ Build/);
-    expect(stdout).toMatch(/✓ Test/);
-    expect(stdout).toMatch(/✗ PublishImage .*NotImplementedError/);
+    for (const state of [
+      'Build',
+      'Test',
+      'PublishImage',
+      'CheckStaging',
+      'RequestApproval',
+      'CheckProduction',
+    ])
+      expect(stdout).toMatch(new RegExp(`✓ ${state} `));
+    expect(stdout).toMatch(/✓ RequestApproval .*approved by release-manager@example\.com/);
+    expect(stdout).toMatch(/^ {3}200 \{"message":"Hello, world!","commit":"[0-9a-f]{40}"\}$/m);
+    expect(stdout).toMatch(/^ {3}production URL: http:\/\/127\.0\.0\.1:\d+$/m);
     expect(stderr).toBe('');
     expect(code).toBe(0);
+  });
+
+  it('leaves the approval email in the outbox as a MIME message', async () => {
+    const names = (await readdir(join(dataDir, 'outbox'))).filter((name) => name.endsWith('.eml'));
+    const message = await readFile(join(dataDir, 'outbox', names[0]!), 'utf8');
+
+    expect(names.length).toBeGreaterThan(0);
+    expect(message).toMatch(/^To: release-manager@example\.com/m);
+    expect(message).toMatch(/^Content-Type: multipart\/alternative/m);
   });
 
   it('keeps the webhook secret out of the local remote it set up', async () => {

@@ -1,14 +1,18 @@
+import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, stepline } from './cli.ts';
+import { cliPath, repoRoot, stepline } from './cli.ts';
 
 const example = join(repoRoot, 'examples', 'hello-service');
 
 interface RunJson {
   name: string;
   status: string;
+  image?: { uri: string; digest: string };
+  production?: { url?: string; rolloutState?: string };
+  approval?: { decision: string; approver: string };
   states: { name: string; outcome: string; error?: string }[];
   error?: string;
   cause?: string;
@@ -28,40 +32,56 @@ describe('stepline run', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  it('builds and tests examples/hello-service for real and stops at the first step this version lacks', async () => {
-    const { code, stdout } = await stepline(['run', example, '--data', dataDir]);
+  it('stops at RequestApproval with the link, and goes to production after stepline approve from another process', async () => {
+    const child = spawn(process.execPath, [cliPath, 'run', example, '--data', dataDir], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    const linkSeen = new Promise<string>((resolveLink) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+        const id = /npx stepline approve (\S+)/.exec(stdout)?.[1];
+        if (id) resolveLink(id);
+      });
+    });
+    const exited = new Promise<number | null>((resolveExit) => child.once('close', resolveExit));
 
-    expect(stdout).toMatch(/✓ FetchSource/);
-    expect(stdout).toMatch(/✓ Build/);
-    expect(stdout).toMatch(/✓ Test/);
-    expect(stdout).toMatch(/✗ PublishImage .*NotImplementedError/);
-    expect(code).toBe(1);
+    const id = await linkSeen;
+    expect(stdout).toMatch(/✓ PublishImage .*image sha256:/);
+    expect(stdout).toMatch(/✓ CheckStaging .*completed, serving http:\/\/127\.0\.0\.1:\d+/);
+    expect(stdout).toMatch(/http:\/\/127\.0\.0\.1:\d+\/approvals\/\S+\?approver=/);
+    expect(stdout).not.toMatch(/▶ DeployProduction/);
+    const approve = await stepline(['approve', id, '--data', dataDir, '--comment', 'ship it']);
+
+    expect(approve.code).toBe(0);
+    expect(await exited).toBe(0);
+    expect(stdout).toMatch(/✓ RequestApproval .*approved by release-manager@example\.com: "ship it"/);
+    expect(stdout).toMatch(/✓ CheckProduction .*completed/);
+    expect(stdout).toMatch(/^SUCCEEDED in /m);
+    expect(stdout).toMatch(/^ {2}image: {6}127\.0\.0\.1:\d+\/local\/hello-service@sha256:[0-9a-f]{64}$/m);
+    expect(stdout).toMatch(/^ {2}production: http:\/\/127\.0\.0\.1:\d+/m);
   });
 
   it('restores the build cache on a second run of the same lockfile', async () => {
-    const { stdout } = await stepline(['run', example, '--data', dataDir, '--json']);
+    const { stdout } = await stepline(['run', example, '--data', dataDir, '--json', '--auto-approve']);
     const run = JSON.parse(stdout) as RunJson;
     const log = await readFile(join(dataDir, 'task-logs', run.name, 'Build.log'), 'utf8');
 
     expect(log).toMatch(/cache restored/);
   });
 
-  it('prints the final execution as JSON with each state and the failure', async () => {
-    const { code, stdout } = await stepline(['run', example, '--data', dataDir, '--json']);
+  it('prints the final execution as JSON with the image by digest, production and the approval', async () => {
+    const { code, stdout } = await stepline(['run', example, '--data', dataDir, '--json', '--auto-approve']);
     const run = JSON.parse(stdout) as RunJson;
 
-    expect(code).toBe(1);
-    expect(run.status).toBe('FAILED');
-    expect(run.error).toBe('NotImplementedError');
-    expect(run.states.map((s) => s.name).slice(0, 6)).toEqual([
-      'PushReceived',
-      'ReportPending',
-      'FetchSource',
-      'Build',
-      'Test',
-      'PublishImage',
-    ]);
-    expect(run.states.find((s) => s.name === 'Test')?.outcome).toBe('succeeded');
+    expect(code).toBe(0);
+    expect(run.status).toBe('SUCCEEDED');
+    expect(run.image?.uri).toBe(`${run.image?.uri.split('@')[0]}@${run.image?.digest}`);
+    expect(run.image?.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(run.production).toMatchObject({ rolloutState: 'COMPLETED', url: expect.stringMatching(/^http:/) });
+    expect(run.approval).toMatchObject({ decision: 'approve', approver: 'release-manager@example.com' });
+    expect(run.states.map((s) => s.name)).toContain('ProductionRolledOut');
   });
 
   it('fails at Test with exit 1 and names the failing test', async () => {
@@ -87,6 +107,23 @@ describe('stepline run', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/✗ Test/);
     expect(stdout).toContain('TestsFailedError');
+  });
+
+  it('carries the image digest in --json when a deployment fails after PublishImage', async () => {
+    const crashing = join(work, 'hello-crashing');
+    await cp(example, crashing, { recursive: true });
+    const yml = join(crashing, 'stepline.yml');
+    await writeFile(
+      yml,
+      (await readFile(yml, 'utf8')).replace(/cmd: .*/, 'cmd: [node, -e, "process.exit(3)"]'),
+    );
+
+    const { code, stdout } = await stepline(['run', crashing, '--data', dataDir, '--json']);
+    const run = JSON.parse(stdout) as RunJson;
+
+    expect(code).toBe(1);
+    expect(run.error).toBe('DeploymentFailedError');
+    expect(run.image?.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
   });
 
   it('fails at FetchSource with every problem of an invalid stepline.yml', async () => {
