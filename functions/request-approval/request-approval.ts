@@ -263,8 +263,8 @@ async function describeChanges(
       return {
         title:
           range.source === 'the push'
-            ? 'First production deployment: the commits of this push'
-            : 'First production deployment: the latest commits',
+            ? 'First production deployment — the commits of this push'
+            : 'First production deployment — the latest commits',
         commits: range.commits,
         total: range.total,
       };

@@ -22,8 +22,10 @@ export interface ApprovalOutcome {
   /** HTTP status of the last answer: 200 when the decision went through. */
   status: number;
   decided: boolean;
-  /** The page's heading and first paragraph, as text. */
+  /** The page's heading, and its paragraphs as text. */
   title: string;
+  paragraphs: string[];
+  /** The paragraphs as one line. */
   message: string;
 }
 
@@ -77,14 +79,14 @@ function attributes(tag: string): Record<string, string> {
   return out;
 }
 
-/** The page's `<h1>` and its first paragraph after it (the lead), as text. */
-function describePage(html: string): { title: string; message: string } {
+/** The page's `<h1>` and the paragraphs after it, as text. */
+function describePage(html: string): { title: string; paragraphs: string[]; message: string } {
   const title = textOf(/<h1[^>]*>([\s\S]*?)<\/h1>/i.exec(html)?.[1] ?? '');
   const after = html.slice(html.search(/<\/h1>/i) + 5);
   const paragraphs = [...after.matchAll(/<p[^>]*>([\s\S]*?)<\/p>/gi)]
     .map((m) => textOf(m[1]!))
     .filter(Boolean);
-  return { title, message: paragraphs.join(' ') };
+  return { title, paragraphs, message: paragraphs.join(' ') };
 }
 
 /** The approval form as a browser reads it: where it posts, its fields in order, its two buttons. */
@@ -144,6 +146,7 @@ export async function submitApproval(
       status: page.status,
       decided: false,
       title: 'The approval page has no form to submit',
+      paragraphs: [`${link} answered 200 without a form with a "${options.decision}" button`],
       message: `${link} answered 200 without a form with a "${options.decision}" button`,
     };
   const body = new URLSearchParams(form.fields);
@@ -244,8 +247,8 @@ export async function approveCommand(options: ApproveCommandOptions): Promise<nu
       `the approval endpoint did not answer (${(error as Error).message}); is the local runtime (stepline serve or run) still running?`,
     );
   }
-  options.write(`${outcome.title}${outcome.message ? `\n  ${outcome.message}` : ''}`);
-  if (outcome.decided)
-    options.write(`  (${decision === 'approve' ? 'approved' : 'rejected'} as ${approver})`);
+  options.write(outcome.title);
+  for (const paragraph of outcome.paragraphs) options.write(`  ${paragraph}`);
+  if (!outcome.decided) options.write(`  (nothing was decided for ${approver}: HTTP ${outcome.status})`);
   return outcome.decided ? 0 : 1;
 }

@@ -81,7 +81,13 @@ describe('approval on the local runtime pieces', () => {
 
     expect(first).toBeDefined();
     expect(code).toBe(0);
-    expect(lines.join('\n')).toContain('(rejected as carol@example.com)');
+    expect(lines).toEqual([
+      expect.stringMatching(/^Rejected: local\/hello main @ [0-9a-f]{12}$/),
+      '  Rejected by carol@example.com',
+      expect.stringContaining('The run stops here'),
+      '  Your comment: not before the freeze ends',
+      expect.stringContaining('Execution: npx stepline executions show'),
+    ]);
     expect(final).toMatchObject({
       status: 'FAILED',
       error: 'ApprovalRejectedError',
