@@ -138,9 +138,14 @@ async function rollOut(input: RolloutInput, deps: DeployDeps): Promise<Deploymen
   const execution = await tagValue(run.name);
 
   // The state machine retried this Deploy after it had updated the service (its answer was lost):
-  // report the rollout it started instead of starting another.
+  // report the rollout it started instead of starting another. Only while it is the PRIMARY one: a
+  // deployment of ours that a raced update withdrew (see startRollout) drains as ACTIVE, and the
+  // retry must wait and roll out anew.
   const own = view.described.find(
-    ({ revision }) => revision?.origin.execution === execution && revision.origin.commit === push.after,
+    ({ deployment, revision }) =>
+      deployment === view.primary &&
+      revision?.origin.execution === execution &&
+      revision.origin.commit === push.after,
   );
   if (own?.revision) {
     const startedAt = own.deployment.createdAt ?? now;

@@ -373,6 +373,43 @@ describe('deploy: a rollout', () => {
     expect(ecsMock.commandCalls(UpdateServiceCommand)).toHaveLength(0);
   });
 
+  it('rolls out anew, not adopting it, when its own earlier deployment was withdrawn after a race', async () => {
+    arrangeRunningService();
+    const withdrawnArn = `arn:aws:ecs:eu-west-1:123456789012:task-definition/${family}:43`;
+    ecsMock.on(DescribeServicesCommand).resolves(
+      describeServices(
+        service({
+          deployments: [
+            deployment(),
+            deployment({
+              id: 'ecs-svc/withdrawn',
+              status: 'ACTIVE',
+              taskDefinition: withdrawnArn,
+              rolloutState: 'COMPLETED',
+            }),
+          ],
+        }),
+      ),
+    );
+    ecsMock
+      .on(DescribeTaskDefinitionCommand, { taskDefinition: withdrawnArn })
+      .resolves(
+        describeTaskDefinition(
+          runningTaskDefinition({ taskDefinitionArn: withdrawnArn, revision: 43 }),
+          steplineTags({ commit, startedAt: run.startedAt, execution: run.name }),
+        ),
+      );
+
+    const state = await deploy(rolloutInput(), deps());
+
+    expect(state).toMatchObject({
+      outcome: 'Deploying',
+      taskDefinitionArn: newArn,
+      deploymentId: newDeploymentId,
+    });
+    expect(ecsMock.commandCalls(RegisterTaskDefinitionCommand)).toHaveLength(1);
+  });
+
   it('withdraws its update and waits when another rollout updated the service at the same moment', async () => {
     arrangeRunningService();
     const racerArn = `arn:aws:ecs:eu-west-1:123456789012:task-definition/${family}:43`;
