@@ -117,6 +117,12 @@ export class ImageRepositories extends Construct {
 
     const base = props.baseImages ?? { registry: defaultBaseRegistry };
     if ('registry' in base) {
+      // The runner checks STEPLINE_BASE_REGISTRY the same way at start; a typo should fail the synth, not a run.
+      if (!/^[A-Za-z0-9.-]+(:\d+)?(\/[a-z0-9._-]+)*$/.test(base.registry)) {
+        throw new Error(
+          `base registry ${JSON.stringify(base.registry)}: expected host[:port][/path], e.g. public.ecr.aws/docker/library`,
+        );
+      }
       this.baseRegistry = base.registry;
     } else {
       const prefix = base.pullThroughCachePrefix;

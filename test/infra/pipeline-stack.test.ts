@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import type { App } from 'aws-cdk-lib';
+import { App } from 'aws-cdk-lib';
 import { Annotations, Match, type Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import {
   resolveConfigFile,
 } from '#infra/config.ts';
 import type { PipelineStack } from '#infra/pipeline-stack.ts';
+import { buildApp } from '#infra/stepline-app.ts';
 import { DeploymentConfig } from '#shared/deployment-config.ts';
 import { placeholders, readDefinition } from '#state-machines/pipeline.ts';
 import { actions, config, logicalId, resources, statement, statementsOf, synth } from './fixture.ts';
@@ -563,6 +564,18 @@ describe('deployment config on AWS (no synth)', () => {
       fileURLToPath(new URL('../../stepline.config.example.json', import.meta.url)),
     );
     expect(example.secrets.map((s) => s.kind)).toEqual(['webhook', 'token']);
+  });
+
+  it('refuses both base image context keys at once, naming them', () => {
+    const example = fileURLToPath(new URL('../../stepline.config.example.json', import.meta.url));
+    const app = new App({
+      context: {
+        config: example,
+        baseRegistry: 'mirror.example.com/library',
+        pullThroughCachePrefix: 'ecr-public',
+      },
+    });
+    expect(() => buildApp(app)).toThrow(/baseRegistry and pullThroughCachePrefix exclude each other/);
   });
 
   it('prefers -c config=… over STEPLINE_CONFIG_FILE', () => {

@@ -217,6 +217,18 @@ describe('ImageRepositories construct', () => {
     ).toThrow(/pull-through cache prefix "Docker Hub": expected 2 to 30 lowercase/);
   });
 
+  it('refuses a base registry the runner would refuse, at synth rather than in a run', () => {
+    const stack = new Stack(new App(), 'BadBase');
+    expect(
+      () =>
+        new ImageRepositories(stack, 'Repos', {
+          names: ['acme/api'],
+          removalPolicy: RemovalPolicy.RETAIN,
+          baseImages: { registry: 'https://mirror.example.com/library' },
+        }),
+    ).toThrow(/base registry "https:\/\/mirror\.example\.com\/library": expected host\[:port\]\[\/path\]/);
+  });
+
   it('uses an existing pull-through cache rule without creating one, and stays cdk-nag clean', () => {
     const app = new App();
     const stack = new Stack(app, 'Existing');
