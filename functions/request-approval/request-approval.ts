@@ -246,7 +246,7 @@ async function describeChanges(
   const head = push.after;
   const own = () => pushCommits(push);
   if (production.state === 'deployed' && production.commit === head)
-    return { title: 'Production already runs this commit', commits: [], total: 0 };
+    return { title: 'No new commits: production already runs this commit', commits: [], total: 0 };
   if (production.state === 'unknown') {
     const range = own();
     return {

@@ -154,7 +154,7 @@ export function summaryText(summary: ApprovalSummary): string {
   const width = Math.max(...facts(summary).map(([label]) => label.length)) + 2;
   const lines = facts(summary).map(([label, value]) => `${`${label}:`.padEnd(width)}${value}`);
   lines.push('', `${summary.changes.title}:`);
-  if (summary.changes.commits.length === 0) lines.push('  (none)');
+  if (summary.changes.commits.length === 0) lines.push('  (no commits to list)');
   for (const commit of summary.changes.commits)
     lines.push(`  ${short(commit.id)}  ${commit.message} — ${commit.author.name}`);
   if (summary.changes.total > summary.changes.commits.length)
