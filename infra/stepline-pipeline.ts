@@ -307,8 +307,8 @@ export class StepLinePipeline extends Construct {
       ...common,
       folder: 'request-approval',
       description: 'Emails approval links and stores the task token',
-      // One SES call per approver, plus the provider's commit list.
-      timeout: Duration.seconds(60),
+      // One SES call per approver, plus the provider's commit list; under NotifyApprovalOutcome's 60 s.
+      timeout: Duration.seconds(50),
       environment: { ...approvalEnvironment, STEPLINE_CONFIG: configJson },
     });
     const approvalApi = new PipelineFunction(this, 'ApprovalApi', {
