@@ -225,7 +225,16 @@ async function rollOut(input: RolloutInput, deps: DeployDeps): Promise<Deploymen
         copyRevision(running.taskDefinition, running.tags, target.container, image.uri, tags),
       ),
     ),
-  );
+  ).catch((error: unknown) => {
+    // On AWS the roles are enforced by IAM (the stack's iam:PassRole), not by the check above.
+    if (error instanceof DeploymentFailedError && /iam:PassRole/.test(error.message)) {
+      throw new DeploymentFailedError(
+        `${error.message} (the stack lets Deploy pass only the roles set in ${path}.taskRoleArn and ${path}.executionRoleArn; the running revision ${running.arn} uses ${running.taskDefinition.taskRoleArn ?? 'no task role'} and ${running.taskDefinition.executionRoleArn ?? 'no execution role'})`,
+        { cause: error },
+      );
+    }
+    throw error;
+  });
   const arn = registered.taskDefinition?.taskDefinitionArn;
   if (!arn)
     throw new DeploymentFailedError(

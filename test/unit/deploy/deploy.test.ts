@@ -1,4 +1,5 @@
 import {
+  AccessDeniedException,
   ClusterNotFoundException,
   DescribeServicesCommand,
   DescribeTaskDefinitionCommand,
@@ -520,6 +521,28 @@ describe('deploy: a rollout', () => {
       `executionRoleArn arn:aws:iam::123456789012:role/someone-else, but repositories[1].deploy.staging.executionRoleArn is ${executionRoleArn}`,
     );
     expect(ecsMock.commandCalls(RegisterTaskDefinitionCommand)).toHaveLength(0);
+  });
+
+  it('names the configured roles when IAM refuses to let it pass the running revision’s role', async () => {
+    arrangeRunningService();
+    ecsMock.on(RegisterTaskDefinitionCommand).rejects(
+      new AccessDeniedException({
+        message:
+          'User: arn:aws:sts::123456789012:assumed-role/stepline-deploy/x is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/hello-task',
+        $metadata: {},
+      }),
+    );
+
+    const error = await deploy(
+      rolloutInput(),
+      deps({ config: makeConfig({ taskRoleArn: undefined, executionRoleArn: undefined }) }),
+    ).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(DeploymentFailedError);
+    expect((error as Error).message).toContain(
+      'the stack lets Deploy pass only the roles set in repositories[1].deploy.staging.taskRoleArn and repositories[1].deploy.staging.executionRoleArn',
+    );
+    expect(ecsMock.commandCalls(UpdateServiceCommand)).toHaveLength(0);
   });
 
   it('fails naming the config path when the repository has no target for the environment', async () => {
