@@ -258,8 +258,9 @@ export class StepLinePipeline extends Construct {
     const tokenSecretArns = aws.secrets
       .filter((s) => s.kind === 'token')
       .map((s) => secretArns.get(s.secretName)!);
+    const signingKeyName = `${stack.stackName}/approval-signing-key`;
     const signingKey = this.approvalSigningKeySecret(
-      `${stack.stackName}/approval-signing-key`,
+      signingKeyName,
       props.importExistingSecrets ?? false,
       removalPolicy,
     );
@@ -299,9 +300,8 @@ export class StepLinePipeline extends Construct {
     });
     const approvalEnvironment = {
       ARTIFACT_BUCKET: this.artifactBucket.bucketName,
-      APPROVAL_SIGNING_KEY_SECRET: signingKey.arnForPolicies.endsWith('-??????')
-        ? signingKey.secret.secretName
-        : signingKey.secret.secretArn,
+      // By name: the same whether the stack created the secret or imported it.
+      APPROVAL_SIGNING_KEY_SECRET: signingKeyName,
     };
     const requestApproval = new PipelineFunction(this, 'RequestApproval', {
       ...common,

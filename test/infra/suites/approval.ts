@@ -66,7 +66,7 @@ describe('approval wiring (issue 9)', () => {
       template.toJSON().Resources[logicalId(requestApproval.function)].Properties.Environment.Variables;
     expect(variables).toMatchObject({
       APPROVAL_BASE_URL: stack.resolve(stack.pipeline.api.apiEndpoint),
-      APPROVAL_SIGNING_KEY_SECRET: stack.resolve(stack.pipeline.approvalSigningKey.secretArn),
+      APPROVAL_SIGNING_KEY_SECRET: 'Stepline/approval-signing-key',
       ARTIFACT_BUCKET: stack.resolve(stack.pipeline.artifactBucket.bucketName),
       STEPLINE_CONFIG: expect.stringContaining('"approvers":["lead@example.com"]'),
     });
@@ -78,7 +78,7 @@ describe('approval wiring (issue 9)', () => {
       template.toJSON().Resources[logicalId(stack.pipeline.functions.approvalApi.function)].Properties
         .Environment.Variables;
     expect(variables).toMatchObject({
-      APPROVAL_SIGNING_KEY_SECRET: stack.resolve(stack.pipeline.approvalSigningKey.secretArn),
+      APPROVAL_SIGNING_KEY_SECRET: 'Stepline/approval-signing-key',
       ARTIFACT_BUCKET: stack.resolve(stack.pipeline.artifactBucket.bucketName),
     });
     expect(variables.APPROVAL_BASE_URL).toBeUndefined();
