@@ -239,7 +239,11 @@ describe('the pipeline state machine', () => {
       fetchSource: async () => {
         calls++;
         if (calls === 1) throw new LambdaTooManyRequestsError('Rate exceeded');
-        return { sourceKey: 'k', configKey: 'c', deployment: { imageRepository: 'acme/hello', approvalTimeoutSeconds: 60 } };
+        return {
+          sourceKey: 'k',
+          configKey: 'c',
+          deployment: { imageRepository: 'acme/hello', approvalTimeoutSeconds: 60 },
+        };
       },
     }).run();
 
@@ -278,6 +282,24 @@ describe('the pipeline state machine', () => {
       'PipelineSuperseded',
     ]);
     expect(path).not.toContain('RequestApproval');
+  });
+
+  it('ends as superseded when a newer commit takes over production during the rollout', async () => {
+    const { description, path } = await pipeline({
+      check: async (input) =>
+        (input as { environment: string }).environment === 'production'
+          ? { outcome: 'Superseded', rolloutState: 'COMPLETED', supersededBy: 'f00d' }
+          : { outcome: 'Completed', rolloutState: 'COMPLETED' },
+    }).run();
+
+    expect(description.status).toBe('SUCCEEDED');
+    expect(path.slice(-4)).toEqual([
+      'CheckProduction',
+      'ProductionRolledOut',
+      'Superseded',
+      'PipelineSuperseded',
+    ]);
+    expect(path).not.toContain('ReportSuccess');
   });
 
   it('passes the image digest from PublishImage to both deployments', async () => {
