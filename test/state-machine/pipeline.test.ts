@@ -260,7 +260,7 @@ describe('the pipeline state machine', () => {
     const { path } = await pipeline({
       check: async (input) => {
         const env = (input as { environment: string }).environment;
-        return { rolloutState: env === 'staging' ? states[i++] : 'COMPLETED' };
+        return { outcome: 'Deploying', rolloutState: env === 'staging' ? states[i++] : 'COMPLETED' };
       },
     }).run();
 
