@@ -11,6 +11,7 @@ import { listExecutions, showExecution } from './commands/executions.ts';
 import { rollbackCommand } from './commands/rollback.ts';
 import { runCommand } from './commands/run.ts';
 import { serveCommand } from './commands/serve.ts';
+import { servicesCommand } from './commands/services.ts';
 import { validateDirectory } from './commands/validate.ts';
 import { postReceive } from './git/post-receive.ts';
 
@@ -154,6 +155,15 @@ executions
   .option('--json', 'JSON output', false)
   .action((name: string, opts: { data: string; json: boolean }) =>
     exit(showExecution(opts.data, name, write, { json: opts.json })),
+  );
+
+program
+  .command('services')
+  .description('list the local ECS services: revision, image, commit, task counts and URL')
+  .option('--data <dir>', 'data directory', '.stepline')
+  .option('--json', 'JSON output', false)
+  .action((opts: { data: string; json: boolean }) =>
+    exit(servicesCommand(opts.data, write, { json: opts.json })),
   );
 
 program

@@ -27,6 +27,7 @@ const operations: Record<string, Operation> = {
   ListTaskDefinitions: (ecs, body) => ecs.listTaskDefinitions(body),
   CreateCluster: (ecs, body) => ecs.createCluster(body),
   DescribeClusters: (ecs, body) => ecs.describeClusters(body),
+  ListClusters: (ecs, body) => ecs.listClusters(body),
   CreateService: (ecs, body) => ecs.createService(body),
   UpdateService: (ecs, body) => ecs.updateService(body),
   DeleteService: (ecs, body) => ecs.deleteService(body),

@@ -130,14 +130,18 @@ export class ImageCache {
     } catch (error) {
       throw new CannotPullContainerError((error as Error).message);
     }
+    // Content by digest never changes: a root made before is used without asking the registry,
+    // which may be gone or elsewhere since (the local registry's port changes between runs).
+    if (ref.digest) {
+      const known = await this.#unpacked(reference, await this.#aliasOf(ref.digest));
+      if (known) return known;
+    }
     const { manifest, digest } = await this.#resolveManifest(ref);
+    if (ref.digest && ref.digest !== digest) await this.#writeAlias(ref.digest, digest);
     const dir = join(this.#rootsDir, digest.replace(':', '-'));
     const root = join(dir, 'rootfs');
-    const configFile = join(dir, 'config.json');
-    if (existsSync(configFile)) {
-      const config = ImageConfig.parse(JSON.parse(await readFile(configFile, 'utf8')));
-      return { reference, manifestDigest: digest, root, config: config.config ?? {} };
-    }
+    const known = await this.#unpacked(reference, digest);
+    if (known) return known;
     const configBytes = await streamToBuffer(await this.#source.blob(ref, manifest.config.digest));
     const config = ImageConfig.parse(JSON.parse(configBytes.toString('utf8')));
     const temp = `${dir}.${randomBytes(4).toString('hex')}.tmp`;
@@ -158,6 +162,28 @@ export class ImageCache {
       throw new CannotPullContainerError(`failed to unpack ${reference}: ${(error as Error).message}`);
     }
     return { reference, manifestDigest: digest, root, config: config.config ?? {} };
+  }
+
+  async #unpacked(reference: string, digest: string): Promise<PreparedImage | undefined> {
+    const dir = join(this.#rootsDir, digest.replace(':', '-'));
+    const configFile = join(dir, 'config.json');
+    if (!existsSync(configFile)) return undefined;
+    const config = ImageConfig.parse(JSON.parse(await readFile(configFile, 'utf8')));
+    return { reference, manifestDigest: digest, root: join(dir, 'rootfs'), config: config.config ?? {} };
+  }
+
+  /** The platform manifest an index digest was resolved to before, else the digest itself. */
+  async #aliasOf(digest: string): Promise<string> {
+    try {
+      return (await readFile(join(this.#rootsDir, 'indexes', digest.replace(':', '-')), 'utf8')).trim();
+    } catch {
+      return digest;
+    }
+  }
+
+  async #writeAlias(indexDigest: string, manifestDigest: string): Promise<void> {
+    await mkdir(join(this.#rootsDir, 'indexes'), { recursive: true });
+    await writeFile(join(this.#rootsDir, 'indexes', indexDigest.replace(':', '-')), `${manifestDigest}\n`);
   }
 
   async #resolveManifest(ref: ImageReference): Promise<{ manifest: Manifest; digest: string }> {

@@ -43,6 +43,7 @@ import {
   DescribeServicesRequest,
   DescribeTaskDefinitionRequest,
   DescribeTasksRequest,
+  ListClustersRequest,
   ListServicesRequest,
   ListTagsForResourceRequest,
   ListTaskDefinitionsRequest,
@@ -411,6 +412,12 @@ export class LocalEcs {
       capacityProviders: ['FARGATE'],
       tags: cluster.tags,
     };
+  }
+
+  listClusters(body: unknown) {
+    const request = parseRequest(ListClustersRequest, body);
+    const arns = [...this.#clusters.keys()].sort().map(clusterArn);
+    return page(arns, request.maxResults, request.nextToken, 'clusterArns');
   }
 
   describeClusters(body: unknown) {

@@ -187,6 +187,10 @@ export const CreateClusterRequest = z.looseObject({
   clusterName: Name.optional(),
   tags: z.array(Tag).optional(),
 });
+export const ListClustersRequest = z.looseObject({
+  maxResults: z.number().int().min(1).max(100).optional(),
+  nextToken: z.string().optional(),
+});
 export const DescribeClustersRequest = z.looseObject({
   clusters: z.array(z.string().min(1)).max(100).optional(),
   include: Include,

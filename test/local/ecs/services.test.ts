@@ -316,11 +316,14 @@ describe('local ECS services on images from the local registry', () => {
     ).toBe(true);
   });
 
-  it('brings the service back at v2 on the same URL after a restart', async () => {
+  it('brings the service back at v2 on the same URL after a restart, even with the registry elsewhere', async () => {
     const target = await url();
     await expect.poll(async () => (await service()).deployments?.length, { timeout: 30_000 }).toBe(1);
     await stopEcs();
     await expect(fetch(target)).rejects.toThrow();
+    // The registry comes back on another port: the tasks start from the roots already unpacked.
+    await registry.close();
+    registry = await startLocalRegistry({ dir: join(dataDir, 'registry'), baseImages: false });
 
     await startEcs();
     await expect.poll(async () => (await service()).runningCount, { timeout: 30_000 }).toBe(2);
