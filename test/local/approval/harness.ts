@@ -72,6 +72,8 @@ export interface ApprovalHarness {
 export async function startApprovalHarness(
   options: { approvalTimeoutSeconds?: number; approvers?: string[] } = {},
 ): Promise<ApprovalHarness> {
+  // The pieces log at INFO through Powertools; these tests read their outcomes, not their logs.
+  process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
   const dataDir = await mkdtemp(join(tmpdir(), 'stepline-approval-'));
   const outboxDir = join(dataDir, 'outbox');
   const s3 = await startS3rver();
