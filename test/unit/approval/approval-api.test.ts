@@ -52,12 +52,16 @@ function link(approver = 'alice@example.com', at = expires, signingKey = key) {
 }
 
 function get(fields: Record<string, string | number>, id = approvalId): ApprovalRequest {
-  const query = new URLSearchParams(Object.entries(fields).map(([k, v]): [string, string] => [k, String(v)])).toString();
+  const query = new URLSearchParams(
+    Object.entries(fields).map(([k, v]): [string, string] => [k, String(v)]),
+  ).toString();
   return { method: 'GET', id, path: `/approvals/${id}`, query, contentType: undefined, body: '' };
 }
 
 function post(fields: Record<string, string | number>, id = approvalId): ApprovalRequest {
-  const body = new URLSearchParams(Object.entries(fields).map(([k, v]): [string, string] => [k, String(v)])).toString();
+  const body = new URLSearchParams(
+    Object.entries(fields).map(([k, v]): [string, string] => [k, String(v)]),
+  ).toString();
   return {
     method: 'POST',
     id,
