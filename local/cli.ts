@@ -26,6 +26,18 @@ const write = (line: string) => {
 };
 const fail = (line: string) => process.stderr.write(`${line}\n`);
 
+function httpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`expected an http(s) URL, got "${value}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new InvalidArgumentError(`expected an http(s) URL, got "${value}"`);
+  return value.replace(/\/+$/, '');
+}
+
 function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
@@ -81,19 +93,33 @@ program
   .option('--data <dir>', 'data directory', '.stepline')
   .option('--config <file>', 'deployment configuration (default: stepline.config.json if present)')
   .option('--registry <url>', registryHelp, registryUrl)
-  .action((opts: { port: number; host: string; data: string; config?: string; registry?: string }) =>
-    exit(
-      serveCommand({
-        host: opts.host,
-        port: opts.port,
-        dataDir: opts.data,
-        ...(opts.config ? { configPath: opts.config } : {}),
-        ...(opts.registry ? { registry: opts.registry } : {}),
-        secret: localWebhookSecret(opts.data),
-        logger: cliLogger(),
-        write,
-      }),
-    ),
+  .option(
+    '--public-url <url>',
+    'base URL of the approval links in emails (e.g. a tunnel to this machine); default: the server URL',
+    httpUrl,
+  )
+  .action(
+    (opts: {
+      port: number;
+      host: string;
+      data: string;
+      config?: string;
+      registry?: string;
+      publicUrl?: string;
+    }) =>
+      exit(
+        serveCommand({
+          host: opts.host,
+          port: opts.port,
+          dataDir: opts.data,
+          ...(opts.config ? { configPath: opts.config } : {}),
+          ...(opts.registry ? { registry: opts.registry } : {}),
+          ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
+          secret: localWebhookSecret(opts.data),
+          logger: cliLogger(),
+          write,
+        }),
+      ),
   );
 
 program

@@ -2,6 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { loadLocalConfig } from '#local/config.ts';
 import { startLocalRuntime } from '#local/runtime.ts';
 import { secretFile } from '#local/secret.ts';
+import type { LocalHistoryEvent } from '#local/sfn/store.ts';
 
 export interface ServeOptions {
   host: string;
@@ -10,6 +11,8 @@ export interface ServeOptions {
   configPath?: string;
   /** An external registry to push images to instead of the local one. */
   registry?: string;
+  /** Base URL of the approval links in emails. @default the server's own URL */
+  publicUrl?: string;
   secret: string;
   logger: Logger;
   write: (line: string) => void;
@@ -25,6 +28,7 @@ export async function serveCommand(options: ServeOptions): Promise<number> {
     port: options.port,
     logger: options.logger,
     ...(options.registry ? { registry: options.registry } : {}),
+    ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
   });
   const { write } = options;
   write(`stepline serve: listening on ${runtime.webhookUrl}`);
@@ -40,15 +44,33 @@ export async function serveCommand(options: ServeOptions): Promise<number> {
   );
   if (options.registry) write(`  pushing to:      ${options.registry} (--registry)`);
   write(`  data:            ${runtime.dataDir}  (npx stepline executions list --data ${runtime.dataDir})`);
+  write(`  approvals:       ${runtime.approvalBaseUrl}/approvals/{id} (emails in ${runtime.outboxDir})`);
   write(
     'Press Ctrl-C to stop. Executions still running then are recorded as FAILED (Stepline.RuntimeStopped).',
   );
+  // What happens while it serves: each execution's start and end, and each approval link emailed.
+  const onEvent = (arn: string, event: LocalHistoryEvent) => {
+    const name = arn.split(':').at(-1);
+    if (event.type === 'ExecutionStarted') write(`${name}: started`);
+    else if (/^Execution(Succeeded|Failed|TimedOut|Aborted)$/.test(String(event.type))) {
+      const status = String(event.type).replace('Execution', '').toUpperCase();
+      write(`${name}: ${status}  (npx stepline executions show ${name} --data ${runtime.dataDir})`);
+    }
+  };
+  runtime.engine.on('event', onEvent);
+  const stopEmails = runtime.onEmail((email) => {
+    const approvals = email.links.filter((link) => /\/approvals\/[^/?#]+\?/.test(link));
+    write(`email to ${email.to.join(', ')}: ${email.subject}`);
+    for (const link of approvals) write(`  ${link}`);
+  });
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
   write('stopping…');
+  runtime.engine.off('event', onEvent);
+  stopEmails();
   await runtime.close();
   return 0;
 }
