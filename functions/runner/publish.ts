@@ -127,7 +127,7 @@ async function assembleOnBase(
     : registryClient(deps, baseRef.registry, isLoopback(baseRef.registry), false);
   const base = await resolveBase(baseClient, baseRef, image.base!, platform);
   log(
-    `stepline: base ${image.base} resolved to ${baseName} → ${base.digest} (${formatPlatform(base.config)}, ${base.manifest.layers.length} layers)`,
+    `stepline: base ${image.base} resolved to ${baseName} → ${base.digest} (${formatPlatform(base.config)}, ${base.manifest.layers.length} layer${base.manifest.layers.length === 1 ? '' : 's'})`,
   );
 
   const globs = image.files ?? config.build.artifacts;
