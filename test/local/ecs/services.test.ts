@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -12,6 +12,7 @@ import {
   UpdateServiceCommand,
 } from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { servicesCommand } from '#local/commands/services.ts';
 import { type EcsApiServer, startEcsApiServer } from '#local/ecs/api-server.ts';
 import { registryImageSource } from '#local/ecs/images.ts';
 import { type EcsTiming, LocalEcs } from '#local/ecs/local-ecs.ts';
@@ -236,9 +237,13 @@ describe('local ECS services on images from the local registry', () => {
     expect(after.deployments).toHaveLength(1);
     expect(await url()).toBe(target);
     const messages = after.events!.map((e) => e.message);
-    expect(messages).toContain('(service staging) has begun draining connections on 1 tasks.');
     expect(messages).toContainEqual(
-      expect.stringMatching(/^\(service staging\) has stopped 1 running tasks: \(task [0-9a-f]{32}\)\.$/),
+      expect.stringMatching(/^\(service staging\) has begun draining connections on [12] tasks\.$/),
+    );
+    expect(messages).toContainEqual(
+      expect.stringMatching(
+        /^\(service staging\) has stopped [12] running tasks: \(task [0-9a-f]{32}\)( \(task [0-9a-f]{32}\))?\.$/,
+      ),
     );
   });
 
@@ -314,6 +319,61 @@ describe('local ECS services on images from the local registry', () => {
         (t) => t.stoppedReason === 'Essential container in task exited' && t.containers?.[0]?.exitCode === 3,
       ),
     ).toBe(true);
+  });
+
+  it('lists the service with `stepline services --json` through the running ECS endpoint', async () => {
+    await expect
+      .poll(
+        async () => {
+          const current = await service();
+          return `${current.deployments?.length} ${current.deployments?.[0]?.rolloutState} ${current.runningCount}`;
+        },
+        { timeout: 30_000 },
+      )
+      .toBe('1 COMPLETED 2');
+    writeFileSync(
+      join(dataDir, 'runtime.json'),
+      JSON.stringify({ pid: process.pid, ecsEndpoint: server.url }),
+    );
+    const lines: string[] = [];
+
+    const code = await servicesCommand(dataDir, (line) => lines.push(line), { json: true });
+
+    expect(code).toBe(0);
+    const current = await service();
+    const revision = Number(current.taskDefinition!.split(':').at(-1));
+    expect(JSON.parse(lines.join('\n'))).toEqual([
+      {
+        environment: 'staging',
+        service: 'staging',
+        cluster: 'stepline-local',
+        revision,
+        imageDigest: images.v2!.digest,
+        commit: 'v2',
+        desired: 2,
+        running: 2,
+        healthy: 2,
+        url: await url(),
+        rolloutState: 'COMPLETED',
+      },
+    ]);
+  });
+
+  it('lists the stored desired state when no runtime serves the data directory', async () => {
+    rmSync(join(dataDir, 'runtime.json'));
+    const lines: string[] = [];
+
+    await servicesCommand(dataDir, (line) => lines.push(line));
+
+    expect(lines[0]).toMatch(/^no runtime serves .*: showing the services' last desired state/);
+    expect(lines[1]).toMatch(
+      /^ENVIRONMENT\s+SERVICE\s+REV\s+IMAGE\s+COMMIT\s+DESIRED\s+RUNNING\s+HEALTHY\s+URL$/,
+    );
+    expect(lines[2]).toMatch(
+      new RegExp(
+        `^staging\\s+staging\\s+\\d+\\s+${images.v2!.digest.slice(0, 19)}\\s+v2\\s+2\\s+0\\s+0\\s+-$`,
+      ),
+    );
   });
 
   it('brings the service back at v2 on the same URL after a restart, even with the registry elsewhere', async () => {
