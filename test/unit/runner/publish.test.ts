@@ -5,7 +5,9 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PublishDeps, publishImage } from '#functions/runner/publish.ts';
+import { artifactsKey, runStage } from '#functions/runner/run-stage.ts';
 import type { PublisherSettings } from '#functions/runner/runner-env.ts';
+import { StageResult } from '#functions/runner/stage-result.ts';
 import { ImagePublishFailedError } from '#shared/errors.ts';
 import { RegistryClient } from '#shared/oci/registry-client.ts';
 import { ImageConfig, Manifest } from '#shared/oci/types.ts';
@@ -17,6 +19,17 @@ import {
   startDockerRegistry,
 } from '../../helpers/docker-registry.ts';
 import { pushTestBase, type TestBase } from '../../helpers/oci-images.ts';
+import { startS3rver } from '../../helpers/s3rver.ts';
+import {
+  fakeSfn,
+  newRun,
+  putConfig,
+  putDirectory,
+  putSource,
+  runnerDeps,
+  stageInput,
+  tempWorkdir,
+} from './support.ts';
 
 const run = promisify(execFile);
 const noRegistry = skipReason('docker-registry');
@@ -285,6 +298,39 @@ describe.skipIf(noRegistry)("publishImage against Debian's docker-registry", () 
     await expect(publish(await workdirWith(serviceFiles), { ...layersImage, base })).rejects.toThrow(
       `could not read the base image "${base}" (${base}): could not read manifest 22 from repository "library/node" on registry 127.0.0.1:${port}: could not connect: ECONNREFUSED`,
     );
+  });
+
+  it('runs as the publish stage and reports the image in SendTaskSuccess', async () => {
+    const s3 = await startS3rver();
+    try {
+      const runName = newRun();
+      await putSource(s3.client, s3.bucket, runName, { 'package.json': '{"type":"module"}\n' });
+      const built = await workdirWith({ 'dist/server.js': 'console.log(1)\n' });
+      await putDirectory(s3.client, s3.bucket, artifactsKey(runName), built);
+      await putConfig(s3.client, s3.bucket, runName, {
+        build: { commands: ['true'], artifacts: ['dist/**'] },
+        test: { commands: ['true'] },
+        image: { base: 'node:22-slim', files: ['dist/**', 'package.json'], cmd: ['node', 'dist/server.js'] },
+      });
+      const sfn = fakeSfn();
+      const lines: string[] = [];
+
+      await runStage(
+        stageInput(runName, 'publish', { commit }),
+        runnerDeps(s3.client, s3.bucket, sfn.sfn, await tempWorkdir(), lines, {
+          publisher: { settings: settings({ imageRepository: 'acme/stage' }), retryDelayMs: 1 },
+        }),
+      );
+      const output = StageResult.parse(
+        JSON.parse(String(sfn.named('SendTaskSuccessCommand')[0]?.input['output'])),
+      );
+
+      expect(output).toMatchObject({ stage: 'publish', commands: [], image: { mode: 'layers', layers: 2 } });
+      expect(output.image?.uri).toBe(`${registry.host}/acme/stage@${output.image?.digest}`);
+      expect(lines.some((l) => l.includes(`stepline: tags ${commit}, branch-main`))).toBe(true);
+    } finally {
+      await s3.close();
+    }
   });
 
   it.skipIf(noSkopeo)('agrees with skopeo inspect and skopeo copy', async () => {
