@@ -740,19 +740,20 @@ export class StepLinePipeline extends Construct {
           resources: [options.signingKeyArn],
         }),
       );
+      // RequestApproval only writes a new record; the approval API reads it and writes the decision.
+      const writeOnly = fn === requestApproval;
       fn.role.addToPrincipalPolicy(
         new PolicyStatement({
-          sid: 'ReadWriteApprovalRecords',
-          actions: ['s3:GetObject', 's3:PutObject'],
+          sid: writeOnly ? 'WriteApprovalRecords' : 'ReadWriteApprovalRecords',
+          actions: writeOnly ? ['s3:PutObject'] : ['s3:GetObject', 's3:PutObject'],
           resources: [approvals],
         }),
       );
-      const findings = [resourceFinding(this, approvals)];
       suppress(fn.role, [
         {
           id: 'AwsSolutions-IAM5',
           reason: 'Approval records are one object per request under approvals/ (approvals/<id>.json).',
-          appliesTo: findings,
+          appliesTo: [resourceFinding(this, approvals)],
         },
       ]);
       if (options.signingKeyArn.endsWith('-??????')) {

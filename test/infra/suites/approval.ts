@@ -200,16 +200,15 @@ describe('approval permissions (issue 9)', () => {
     expect(JSON.stringify(resources(describe))).toMatch(/:execution:".*":\*"/);
   });
 
-  it('lets only RequestApproval and the approval API read and write approvals/, and nothing else there', () => {
+  it('lets RequestApproval write and the approval API read and write approvals/, and nobody else touch it', () => {
     const { stack, template } = synth();
     const approvals = stack.resolve(stack.pipeline.artifactBucket.arnForObjects('approvals/*'));
-    const rw = [fns().requestApproval, fns().approvalApi].map((fn) =>
-      statement(fn.role, 'ReadWriteApprovalRecords'),
-    );
-    for (const s of rw) {
-      expect(actions(s).sort()).toEqual(['s3:GetObject', 's3:PutObject']);
-      expect(resources(s)).toEqual([approvals]);
-    }
+    const write = statement(fns().requestApproval.role, 'WriteApprovalRecords');
+    expect(actions(write)).toEqual(['s3:PutObject']);
+    expect(resources(write)).toEqual([approvals]);
+    const readWrite = statement(fns().approvalApi.role, 'ReadWriteApprovalRecords');
+    expect(actions(readWrite).sort()).toEqual(['s3:GetObject', 's3:PutObject']);
+    expect(resources(readWrite)).toEqual([approvals]);
     const holders = (
       Object.values(template.findResources('AWS::IAM::Policy')) as {
         Properties: { Roles: { Ref: string }[]; PolicyDocument: { Statement: Statement[] } };
