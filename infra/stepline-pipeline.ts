@@ -61,7 +61,7 @@ import { resourceFinding, suppress } from './nag.ts';
 import { repoRoot, runnerContextExcludes } from './paths.ts';
 import { PipelineFunction } from './pipeline-function.ts';
 
-/** Days an approval record (`approvals/<id>.json`) is kept: past the longest approval timeout (30 days). */
+/** Days an approval record (`approvals/<id>.json`) is kept: past the longest approval timeout (7 days). */
 export const approvalRetentionDays = 45;
 
 /** Name of the runner's container in its task definition (`RunnerContainerName`). */
@@ -233,7 +233,7 @@ export class StepLinePipeline extends Construct {
       lifecycleRules: [
         { id: 'ExpireRuns', prefix: 'runs/', expiration: Duration.days(config.artifactRetentionDays) },
         { id: 'ExpireCaches', prefix: 'caches/', expiration: Duration.days(config.cacheRetentionDays) },
-        // Approval records hold task tokens; links expire after at most 30 days, records a while later.
+        // Approval records hold task tokens; links expire after at most 7 days, records a while later.
         { id: 'ExpireApprovals', prefix: 'approvals/', expiration: Duration.days(approvalRetentionDays) },
         { id: 'AbortIncompleteUploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
@@ -690,7 +690,7 @@ export class StepLinePipeline extends Construct {
       {
         id: 'AwsSolutions-SMG4',
         reason:
-          'Rotating the approval signing key would void every approval link still open; links expire with their request (at most 30 days).',
+          'Rotating the approval signing key would void every approval link still open; links expire with their request (at most 7 days).',
       },
     ]);
     return { secret: secret as ISecret, arnForPolicies: secret.secretArn };
@@ -766,6 +766,18 @@ export class StepLinePipeline extends Construct {
         ]);
       }
     }
+
+    approvalApi.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        sid: 'ListApprovalRecords',
+        actions: ['s3:ListBucket'],
+        resources: [this.artifactBucket.bucketArn],
+        // Without ListBucket, S3 answers a GetObject of a missing record with 403, not 404: a link
+        // whose record is gone would be a server error instead of a 410. IfExists: that GetObject
+        // is checked without an s3:prefix; prefixed listings stay limited to approvals/.
+        conditions: { StringLikeIfExists: { 's3:prefix': ['approvals/*'] } },
+      }),
+    );
 
     // SES authorizes a send against the sender's identity: the address itself, or its domain when the
     // domain is what was verified. The condition keeps the From address fixed whichever matches.

@@ -103,12 +103,13 @@ export const RepositoryConfig = z.strictObject({
   image: z.strictObject({ repository: ImageRepositoryName }).optional(),
   /** Email addresses asked to approve production rollouts. */
   approvers: z.array(z.email()).default([]),
-  /** How long an approval request waits for a decision. @default 86400 (24 h) */
+  /** How long an approval request waits for a decision, 60 s to 7 days. @default 86400 (24 h) */
   approvalTimeoutSeconds: z
     .number()
     .int()
     .min(60)
-    .max(30 * 86400)
+    // The state machine's own TimeoutSeconds is 8 days: a longer wait would be cut off by it.
+    .max(7 * 86400, 'at most 604800 (7 days): an execution may run at most 8 days')
     .default(86400),
 });
 export type RepositoryConfig = z.infer<typeof RepositoryConfig>;

@@ -219,6 +219,14 @@ describe('approval permissions (issue 9)', () => {
     );
   });
 
+  it('lets the approval API list approvals/ so that a missing record answers 404, not 403', () => {
+    const { stack } = synth();
+    const list = statement(fns().approvalApi.role, 'ListApprovalRecords');
+    expect(actions(list)).toEqual(['s3:ListBucket']);
+    expect(resources(list)).toEqual([stack.resolve(stack.pipeline.artifactBucket.bucketArn)]);
+    expect(list.Condition).toEqual({ StringLikeIfExists: { 's3:prefix': ['approvals/*'] } });
+  });
+
   it('lets both read the signing key and nothing else read it', () => {
     const { stack } = synth();
     const key = stack.resolve(stack.pipeline.approvalSigningKey.secretArn);
