@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { serveAwsJson } from '#local/http/aws-json.ts';
 import { authRealm, isAuthorized, registryPassword } from './auth.ts';
 import { type BaseImages, startBaseImages } from './base-images.ts';
 import { dispatchEcr, ecrTargetPrefix } from './ecr-api.ts';
@@ -211,14 +212,6 @@ class RegistryServer {
   }
 
   private async handleEcr(req: IncomingMessage, res: ServerResponse, path: string) {
-    const reply = (status: number, body: unknown) => {
-      const text = JSON.stringify(body);
-      res.writeHead(status, {
-        'content-type': 'application/x-amz-json-1.1',
-        'content-length': Buffer.byteLength(text),
-      });
-      res.end(text);
-    };
     const target = req.headers['x-amz-target'];
     if (
       req.method !== 'POST' ||
@@ -226,47 +219,40 @@ class RegistryServer {
       typeof target !== 'string' ||
       !target.startsWith(ecrTargetPrefix)
     ) {
-      reply(404, {
+      const text = JSON.stringify({
         __type: 'UnknownOperationException',
         message: `this is the local registry: the distribution API is under /v2/, the ECR JSON API is POST / with X-Amz-Target: ${ecrTargetPrefix}<Operation>`,
       });
+      res.writeHead(404, {
+        'content-type': 'application/x-amz-json-1.1',
+        'content-length': Buffer.byteLength(text),
+      });
+      res.end(text);
       return;
     }
-    try {
-      const text = (
-        await readSmallBody(
-          req,
-          maxJsonBody,
-          () => new EcrApiError('SerializationException', `request body is larger than ${maxJsonBody} bytes`),
-        )
-      ).toString('utf8');
-      let body: unknown;
-      try {
-        body = text === '' ? {} : JSON.parse(text);
-      } catch {
-        throw new EcrApiError('SerializationException', 'request body is not valid JSON');
-      }
-      const result = await dispatchEcr(
-        {
-          storage: this.storage,
-          password: this.password,
-          endpoint: this.endpoint,
-          beforeRead: (name) => this.beforeRead(name),
-        },
-        target.slice(ecrTargetPrefix.length),
-        body,
-      );
-      reply(200, result);
-    } catch (error) {
-      if (error instanceof EcrApiError) {
-        reply(400, { __type: error.name, message: error.message });
-        return;
-      }
-      reply(500, {
-        __type: 'ServerException',
-        message: error instanceof Error ? error.message : String(error),
-      });
-    }
+    await serveAwsJson(
+      {
+        name: 'the local registry (ECR)',
+        targetPrefix: ecrTargetPrefix,
+        jsonVersion: '1.1',
+        maxBodyBytes: maxJsonBody,
+        dispatch: (operation, body) =>
+          dispatchEcr(
+            {
+              storage: this.storage,
+              password: this.password,
+              endpoint: this.endpoint,
+              beforeRead: (name) => this.beforeRead(name),
+            },
+            operation,
+            body,
+          ),
+        isClientError: (error): error is Error => error instanceof EcrApiError,
+        serverErrorType: 'ServerException',
+      },
+      req,
+      res,
+    );
   }
 
   /** Waits for a base image build before reading one of its repositories. */

@@ -1,6 +1,5 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
+import { startAwsJsonServer } from '#local/http/aws-json.ts';
 import type { LocalStepFunctions } from './engine.ts';
 import { SfnApiError, StateMachineDoesNotExistError, ValidationError } from './errors.ts';
 import { executionStatuses, type LocalHistoryEvent } from './store.ts';
@@ -149,89 +148,21 @@ async function dispatch(engine: LocalStepFunctions, operation: string, body: unk
   }
 }
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBodyBytes) {
-        reject(new ValidationError(`request body is larger than ${maxBodyBytes} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-function reply(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/x-amz-json-1.0',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
-}
-
-async function handle(engine: LocalStepFunctions, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  try {
-    const target = req.headers['x-amz-target'];
-    const prefix = 'AWSStepFunctions.';
-    if (req.method !== 'POST' || typeof target !== 'string' || !target.startsWith(prefix)) {
-      reply(res, 400, {
-        __type: 'UnknownOperationException',
-        message: 'expected POST / with header X-Amz-Target: AWSStepFunctions.<Operation>',
-      });
-      return;
-    }
-    const text = await readBody(req);
-    let body: unknown;
-    try {
-      body = text === '' ? {} : JSON.parse(text);
-    } catch {
-      reply(res, 400, { __type: 'SerializationException', message: 'request body is not valid JSON' });
-      return;
-    }
-    reply(res, 200, await dispatch(engine, target.slice(prefix.length), body));
-  } catch (error) {
-    if (error instanceof SfnApiError) {
-      reply(res, 400, { __type: error.name, message: error.message });
-      return;
-    }
-    reply(res, 500, {
-      __type: 'InternalFailure',
-      message: error instanceof Error ? error.message : String(error),
-    });
-  }
-}
-
 /** Serves `engine` over the Step Functions JSON protocol on a loopback port (0 picks a free one). */
-export async function startSfnApiServer(
+export function startSfnApiServer(
   engine: LocalStepFunctions,
   options: { port?: number; host?: string } = {},
 ): Promise<SfnApiServer> {
-  const host = options.host ?? '127.0.0.1';
-  const server = createServer((req, res) => {
-    void handle(engine, req, res);
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const urlHost = host.includes(':') ? `[${host}]` : host;
-  return {
-    url: `http://${urlHost}:${port}`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
+  return startAwsJsonServer(
+    {
+      name: 'the local Step Functions endpoint',
+      targetPrefix: 'AWSStepFunctions.',
+      jsonVersion: '1.0',
+      maxBodyBytes,
+      dispatch: (operation, body) => dispatch(engine, operation, body),
+      isClientError: (error): error is Error => error instanceof SfnApiError,
+      serverErrorType: 'InternalFailure',
+    },
+    options,
+  );
 }
