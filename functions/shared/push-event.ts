@@ -41,7 +41,10 @@ export const PushEvent = z.object({
   /** Branch or tag name without the `refs/...` prefix. */
   refName: z.string().min(1),
   before: z.string(),
+  /** The commit to build and report on (for an annotated tag: the commit the tag points to, never the tag object). */
   after: Sha,
+  /** For an annotated tag push: the tag object the ref now points to (what the provider's `after` names). */
+  tagObject: Sha.optional(),
   headCommit: PushCommit,
   commits: z.array(PushCommit),
   pusher: z.object({ name: z.string(), email: z.string().optional() }),

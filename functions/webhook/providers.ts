@@ -183,6 +183,10 @@ function normalizeHub(
   const commits = body.commits ?? [];
   const head =
     body.head_commit ?? commits.find((c) => c.id === body.after) ?? commits[commits.length - 1] ?? undefined;
+  // For an annotated tag `after` is the tag object; `head_commit` is the commit it points to.
+  const tagObject =
+    ref.refType === 'tag' && body.head_commit && body.head_commit.id !== body.after ? body.after : undefined;
+  const after = tagObject === undefined ? body.after : (head?.id ?? body.after);
   const event: PushEvent = {
     provider,
     deliveryId,
@@ -195,10 +199,11 @@ function normalizeHub(
     ref: body.ref,
     ...ref,
     before: body.before,
-    after: body.after,
+    after,
+    ...(tagObject === undefined ? {} : { tagObject }),
     headCommit: head
       ? hubCommit(head)
-      : bareCommit(body.after, pusher, `${body.repository.html_url ?? ''}/commit/${body.after}`),
+      : bareCommit(after, pusher, `${body.repository.html_url ?? ''}/commit/${after}`),
     commits: commits.map(hubCommit),
     pusher,
   };
@@ -294,8 +299,9 @@ export const gitlab: ProviderAdapter = {
     if (!ref)
       return { kind: 'ignored', repositoryFullName, reason: `ref "${body.ref}" is not a branch or tag` };
     const pusher = person(body.user_username || body.user_name, body.user_email);
-    // For annotated tags `after` is the tag object; the commit to build is `checkout_sha`.
+    // For annotated tags `after` is the tag object; the commit to build and report on is `checkout_sha`.
     const headId = body.checkout_sha ?? body.after;
+    const tagObject = ref.refType === 'tag' && headId !== body.after ? body.after : undefined;
     const head = commits.find((c) => c.id === headId);
     const webUrl = body.project.web_url ?? '';
     const event: PushEvent = {
@@ -310,7 +316,8 @@ export const gitlab: ProviderAdapter = {
       ref: body.ref,
       ...ref,
       before: body.before,
-      after: body.after,
+      after: headId,
+      ...(tagObject === undefined ? {} : { tagObject }),
       headCommit: head ? hubCommit(head) : bareCommit(headId, pusher, `${webUrl}/-/commit/${headId}`),
       commits: commits.map(hubCommit),
       pusher,

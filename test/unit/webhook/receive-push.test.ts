@@ -219,6 +219,73 @@ describe('documented push payloads', () => {
     });
   });
 
+  it('builds and reports the commit of an annotated GitLab tag, keeping the tag object apart', async () => {
+    const body = fixture('gitlab-annotated-tag-push.json');
+
+    const reply = await receivePush(
+      request('gitlab', body, sign.gitlab(body, secrets.gitlab, 'Tag Push Hook')),
+      deps(),
+    );
+
+    expect(reply.statusCode).toBe(202);
+    expect(startedInput()).toMatchObject({
+      refType: 'tag',
+      refName: 'v1.1.0',
+      after: '82b3d5ae55f7080f1e6022629cdb57bfae7cccc7',
+      tagObject: 'a5c4b1f07a0e2d3c9b8e7f6d5c4b3a2918070605',
+      headCommit: { id: '82b3d5ae55f7080f1e6022629cdb57bfae7cccc7' },
+    });
+  });
+
+  it('builds and reports the commit of an annotated GitHub tag, whose after is the tag object', async () => {
+    const payload = fixtureJson('github-push.json');
+    const commit = (payload.head_commit as { id: string }).id;
+    payload.ref = 'refs/tags/v1.2.0';
+    payload.before = '0000000000000000000000000000000000000000';
+    payload.after = 'a5c4b1f07a0e2d3c9b8e7f6d5c4b3a2918070605';
+    payload.commits = [];
+    const body = json(payload);
+
+    const reply = await receivePush(request('github', body, sign.github(body)), deps());
+
+    expect(reply.statusCode).toBe(202);
+    expect(startedInput()).toMatchObject({
+      refType: 'tag',
+      after: commit,
+      tagObject: 'a5c4b1f07a0e2d3c9b8e7f6d5c4b3a2918070605',
+      headCommit: { id: commit },
+    });
+  });
+
+  it('builds the commit of an annotated Gitea tag when the payload names its head commit', async () => {
+    const payload = fixtureJson('gitea-push.json');
+    const commits = payload.commits as { id: string }[];
+    const head = commits.at(-1)!;
+    payload.ref = 'refs/tags/v2.0.0';
+    payload.before = '0000000000000000000000000000000000000000';
+    payload.after = 'a5c4b1f07a0e2d3c9b8e7f6d5c4b3a2918070605';
+    payload.head_commit = head;
+    const body = json(payload);
+    const tags = DeploymentConfig.parse({
+      repositories: [
+        {
+          provider: 'gitea',
+          name: 'gitea/webhooks',
+          webhookSecret: { value: secrets.gitea },
+          triggers: { tags: ['v*'] },
+        },
+      ],
+    });
+
+    const reply = await receivePush(request('gitea', body, sign.gitea(body)), deps({ config: tags }));
+
+    expect(reply.statusCode).toBe(202);
+    expect(startedInput()).toMatchObject({
+      after: head.id,
+      tagObject: 'a5c4b1f07a0e2d3c9b8e7f6d5c4b3a2918070605',
+    });
+  });
+
   it('starts a run for the documented Gitea push and normalizes it field by field', async () => {
     const body = fixture('gitea-push.json');
 
