@@ -1,8 +1,10 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { extractLayer } from '#shared/oci/layer.ts';
 import { type ImageReference, parseImageReference } from '#shared/oci/reference.ts';
 import { type RegistryAuth, RegistryClient, RegistryError } from '#shared/oci/registry-client.ts';
@@ -15,6 +17,8 @@ import {
   selectPlatform,
   sha256Digest,
 } from '#shared/oci/types.ts';
+
+const execFileAsync = promisify(execFile);
 
 /** Why an image could not be pulled; its message is what ECS says in a `CannotPullContainerError`. */
 export class CannotPullContainerError extends Error {
@@ -145,10 +149,26 @@ export class ImageCache {
     const configBytes = await streamToBuffer(await this.#source.blob(ref, manifest.config.digest));
     const config = ImageConfig.parse(JSON.parse(configBytes.toString('utf8')));
     const temp = `${dir}.${randomBytes(4).toString('hex')}.tmp`;
+    const layers = manifest.layers.map((layer) => layer.digest);
     try {
-      for (const layer of manifest.layers) {
-        await extractLayer(await this.#source.blob(ref, layer.digest), join(temp, 'rootfs'));
+      // The root of every layer but the last (the base image's, typically) is kept once, pristine,
+      // under chains/; a new revision on the same base copies it with `cp` (in its own process)
+      // and unpacks only its own layers.
+      const base = await this.#longestChain(layers.slice(0, -1));
+      const rootfs = join(temp, 'rootfs');
+      if (base) {
+        await mkdir(temp, { recursive: true });
+        await execFileAsync('cp', ['-a', base.rootfs, rootfs]);
       }
+      let applied = base?.layers ?? 0;
+      const extract = async (digest: string) => {
+        await extractLayer(await this.#source.blob(ref, digest), rootfs);
+        applied++;
+      };
+      while (applied < layers.length - 1) await extract(layers[applied]!);
+      if (layers.length > 1 && !base) await this.#saveChain(layers.slice(0, -1), rootfs);
+      while (applied < layers.length) await extract(layers[applied]!);
+      await writeFile(join(temp, 'layers.json'), `${JSON.stringify(layers)}\n`);
       await writeFile(join(temp, 'config.json'), configBytes);
       await mkdir(this.#rootsDir, { recursive: true });
       await rename(temp, dir).catch(async (error: NodeJS.ErrnoException) => {
@@ -162,6 +182,29 @@ export class ImageCache {
       throw new CannotPullContainerError(`failed to unpack ${reference}: ${(error as Error).message}`);
     }
     return { reference, manifestDigest: digest, root, config: config.config ?? {} };
+  }
+
+  /** The kept chain root whose layers are the longest prefix of `layers`, if any. */
+  async #longestChain(layers: string[]): Promise<{ rootfs: string; layers: number } | undefined> {
+    for (let n = layers.length; n > 0; n--) {
+      const dir = join(this.#rootsDir, 'chains', chainKey(layers.slice(0, n)));
+      if (existsSync(join(dir, 'layers.json'))) return { rootfs: join(dir, 'rootfs'), layers: n };
+    }
+    return undefined;
+  }
+
+  async #saveChain(layers: string[], rootfs: string): Promise<void> {
+    const dir = join(this.#rootsDir, 'chains', chainKey(layers));
+    const temp = `${dir}.${randomBytes(4).toString('hex')}.tmp`;
+    try {
+      await mkdir(temp, { recursive: true });
+      await execFileAsync('cp', ['-a', rootfs, join(temp, 'rootfs')]);
+      await writeFile(join(temp, 'layers.json'), `${JSON.stringify(layers)}\n`);
+      await rename(temp, dir);
+    } catch {
+      // Only a cache: the next image on this base unpacks it again.
+      await rm(temp, { recursive: true, force: true });
+    }
   }
 
   async #unpacked(reference: string, digest: string): Promise<PreparedImage | undefined> {
@@ -205,6 +248,11 @@ export class ImageCache {
     }
     return this.#resolveManifest({ ...ref, digest: entry.digest, reference: entry.digest });
   }
+}
+
+/** A directory name for a chain of layers. */
+function chainKey(layers: string[]): string {
+  return sha256Digest(layers.join(' ')).replace(':', '-');
 }
 
 async function streamToBuffer(stream: Readable): Promise<Buffer> {

@@ -245,6 +245,10 @@ export class LocalEcs {
   readonly #services = new Map<string, ServiceRuntime>();
   readonly #tasks = new Map<string, LocalTask>();
   #closed = false;
+  /** Set when close() begins: nothing new starts. */
+  #closing = false;
+  /** Task launches under way (image pulls, process starts), awaited by close(). */
+  readonly #launches = new Set<Promise<unknown>>();
 
   private constructor(options: LocalEcsOptions) {
     this.#options = options;
@@ -840,7 +844,7 @@ export class LocalEcs {
       this.#tasks.set(id, task);
       this.#forgetOldTasks();
       if (container.image === runnerImage) await this.#startRunner(task, env, context);
-      else void this.#startImageTask(task, container, env, context);
+      else this.#track(this.#startImageTask(task, container, env, context));
       tasks.push(this.#describeTask(task));
     }
     return { tasks, failures: [] };
@@ -921,7 +925,8 @@ export class LocalEcs {
     logPath: string,
   ) {
     const image: PreparedImage = await this.#images.prepare(container.image);
-    if (task.desiredStatus === 'STOPPED') throw new Error('the task was stopped before it started');
+    if (task.desiredStatus === 'STOPPED' || this.#closing)
+      throw new Error('the task was stopped before it started');
     task.lastStatus = 'PENDING';
     task.container.imageDigest = image.manifestDigest;
     const port = await freePort();
@@ -948,9 +953,19 @@ export class LocalEcs {
       },
       this.isolation,
     );
+    // Stopped (or the runtime closing) while the container started.
+    if ((task.desiredStatus as LocalTask['desiredStatus']) === 'STOPPED' || this.#closing) {
+      await task.running.stop(0);
+      throw new Error('the task was stopped while it started');
+    }
     task.lastStatus = 'RUNNING';
     task.container.lastStatus = 'RUNNING';
     task.startedAt = now();
+  }
+
+  #track(launch: Promise<unknown>): void {
+    this.#launches.add(launch);
+    void launch.finally(() => this.#launches.delete(launch));
   }
 
   #markStopped(
@@ -1096,11 +1111,11 @@ export class LocalEcs {
   }
 
   #schedule(runtime: ServiceRuntime): void {
-    if (runtime.scheduled || this.#closed) return;
+    if (runtime.scheduled || this.#closing) return;
     runtime.scheduled = true;
     setImmediate(() => {
       runtime.scheduled = false;
-      if (this.#closed || runtime.record.status !== 'ACTIVE') return;
+      if (this.#closing || runtime.record.status !== 'ACTIVE') return;
       try {
         this.#reconcile(runtime);
       } catch (error) {
@@ -1235,7 +1250,7 @@ export class LocalEcs {
       };
       this.#tasks.set(id, task);
       started.push(task);
-      void this.#runServiceTask(runtime, task, container);
+      this.#track(this.#runServiceTask(runtime, task, container));
     }
     this.#forgetOldTasks();
     this.#event(
@@ -1460,7 +1475,8 @@ export class LocalEcs {
 
   /** Stops every task (services come back at the next start) and the proxies. */
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closing) return;
+    this.#closing = true;
     const stops: Promise<unknown>[] = [];
     for (const runtime of this.#services.values()) {
       clearInterval(runtime.timer);
@@ -1476,6 +1492,7 @@ export class LocalEcs {
       }
     }
     await Promise.allSettled(stops);
+    await Promise.allSettled([...this.#launches]);
     this.#closed = true;
     await Promise.allSettled([...this.#services.values()].map((s) => s.proxy.close()));
   }

@@ -12,6 +12,7 @@ import {
   MediaType,
   parsePlatform,
   selectPlatform,
+  sha256Digest,
 } from '#shared/oci/types.ts';
 
 /**
@@ -55,14 +56,35 @@ export interface AppImage {
   digest: string;
 }
 
-/**
- * Pushes an image of `appServer` on the local registry's `library/node` (this machine's node):
- * one layer with /app/server.js, `VERSION` and `extraEnv` in its config.
- */
-export async function pushAppImage(
+/** Pushes an image of {@link appServer}, with `VERSION` and `env` in its config. */
+export function pushAppImage(
   registry: LocalRegistry,
   repository: string,
   options: { version: string; env?: Record<string, string> },
+): Promise<AppImage> {
+  return pushNodeImage(registry, repository, {
+    tag: options.version,
+    files: [{ path: 'app/server.js', content: appServer }],
+    cmd: ['node', '/app/server.js'],
+    workdir: '/app',
+    env: { VERSION: options.version, ...options.env },
+  });
+}
+
+/**
+ * Pushes an image made of the local registry's `library/node` (this machine's node) and one layer
+ * with `files`, tagged `tag`.
+ */
+export async function pushNodeImage(
+  registry: LocalRegistry,
+  repository: string,
+  options: {
+    tag: string;
+    files: { path: string; content: string | Buffer }[];
+    cmd: string[];
+    workdir: string;
+    env?: Record<string, string>;
+  },
 ): Promise<AppImage> {
   await registry.baseImagesReady;
   const client = new RegistryClient({
@@ -84,7 +106,12 @@ export async function pushAppImage(
   try {
     const layerFile = join(dir, 'layer.tar.gz');
     const layer = await writeLayer(
-      [{ path: 'app/server.js', type: 'file', mode: 0o644, content: Buffer.from(appServer) }],
+      options.files.map((file) => ({
+        path: file.path,
+        type: 'file' as const,
+        mode: 0o644,
+        content: Buffer.from(file.content),
+      })),
       layerFile,
       { mtime: new Date('2026-01-01T00:00:00Z') },
     );
@@ -98,16 +125,14 @@ export async function pushAppImage(
         ...baseConfig.config,
         Env: [
           ...(baseConfig.config?.Env ?? []),
-          `VERSION=${options.version}`,
           ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`),
         ],
-        Cmd: ['node', '/app/server.js'],
-        WorkingDir: '/app',
+        Cmd: options.cmd,
+        WorkingDir: options.workdir,
       },
       rootfs: { type: 'layers', diff_ids: [...baseConfig.rootfs.diff_ids, layer.diffId] },
     };
     const configBytes = Buffer.from(JSON.stringify(config));
-    const { sha256Digest } = await import('#shared/oci/types.ts');
     const configDigest = sha256Digest(configBytes);
     await client.pushBlob(repository, configDigest, configBytes);
     const manifest: Manifest = {
@@ -118,7 +143,7 @@ export async function pushAppImage(
     };
     const digest = await client.putManifest(
       repository,
-      options.version,
+      options.tag,
       Buffer.from(JSON.stringify(manifest)),
       MediaType.ociManifest,
     );
