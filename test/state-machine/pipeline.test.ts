@@ -11,6 +11,7 @@ import {
   DeploymentFailedError,
   DeploymentTimedOutError,
   LambdaTooManyRequestsError,
+  StatusReportError,
   TestsFailedError,
 } from '#shared/errors.ts';
 import { render } from '#state-machines/pipeline.ts';
@@ -33,6 +34,8 @@ const push = {
 
 /** What each fake task does; the real ASL decides what happens next. */
 interface Script {
+  /** ReportPending/ReportSuccess/ReportFailure/Superseded (the report-status Lambda). */
+  reportStatus?: TaskHandler;
   fetchSource?: TaskHandler;
   /** Called for Build/Test/PublishImage with the stage the ASL passed in the container overrides. */
   runner?: (stage: string, token: string) => void;
@@ -101,7 +104,7 @@ function pipeline(script: Script, overrides: { heartbeatSecondsOverride?: number
     stateMachineName: 'stepline-pipeline',
     definition: render(s),
     tasks: {
-      [s.ReportStatusFunctionArn]: ok,
+      [s.ReportStatusFunctionArn]: script.reportStatus ?? ok,
       [s.FetchSourceFunctionArn]:
         script.fetchSource ??
         (async () => ({
@@ -231,6 +234,47 @@ describe('the pipeline state machine', () => {
       'PipelineFailed',
     ]);
     expect(description.error).toBe('States.HeartbeatTimeout');
+  });
+
+  it('goes on to FetchSource with a warning when the pending status cannot be published', async () => {
+    const statuses: string[] = [];
+    const { description, path, visits } = await pipeline({
+      reportStatus: async (input) => {
+        const { status } = input as { status: string };
+        statuses.push(status);
+        if (status === 'pending')
+          throw new StatusReportError(
+            'POST https://api.github.com/repos/acme/hello/statuses/abc answered 403',
+          );
+        return { ok: true };
+      },
+    }).run();
+
+    expect(description.status).toBe('SUCCEEDED');
+    expect(path.slice(0, 4)).toEqual(['PushReceived', 'ReportPending', 'FetchSource', 'Build']);
+    expect(path.at(-1)).toBe('PipelineSucceeded');
+    expect(visits.find((v) => v.name === 'ReportPending')).toMatchObject({ retries: 3 });
+    expect(statuses.filter((status) => status === 'pending')).toHaveLength(4);
+    expect(JSON.parse(description.output!)).toMatchObject({
+      reportPending: { Error: 'StatusReportError', Cause: expect.stringContaining('answered 403') },
+    });
+  });
+
+  it('retries a refused final status and still ends as the run did', async () => {
+    let failures = 0;
+    const { description, visits } = await pipeline({
+      reportStatus: async (input) => {
+        if ((input as { status: string }).status === 'success' && failures++ < 2)
+          throw new StatusReportError('answered 502 Bad Gateway');
+        return { ok: true };
+      },
+    }).run();
+
+    expect(description.status).toBe('SUCCEEDED');
+    expect(visits.find((v) => v.name === 'ReportSuccess')).toMatchObject({
+      outcome: 'succeeded',
+      retries: 2,
+    });
   });
 
   it('retries a throttled Lambda and carries on', async () => {
