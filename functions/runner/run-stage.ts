@@ -151,9 +151,14 @@ async function report(
   }
 }
 
+/**
+ * Beats once at once, then every `heartbeatMs`. The first beat cannot wait an interval: the
+ * state's HeartbeatSeconds clock has been running since RunTask, through Fargate provisioning and
+ * the image pull (see docs/runner.md), so the margin left when the runner starts is small.
+ */
 function startHeartbeats(deps: RunnerDeps, taskToken: string, onDeadToken: (error: Error) => void) {
   let inFlight = false;
-  const timer = setInterval(() => {
+  const beat = () => {
     if (inFlight) return;
     inFlight = true;
     deps.sfn
@@ -165,7 +170,9 @@ function startHeartbeats(deps: RunnerDeps, taskToken: string, onDeadToken: (erro
       .finally(() => {
         inFlight = false;
       });
-  }, deps.heartbeatMs);
+  };
+  beat();
+  const timer = setInterval(beat, deps.heartbeatMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }

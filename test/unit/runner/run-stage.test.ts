@@ -176,6 +176,22 @@ describe('runStage, build', () => {
     expect(beats[0]?.input).toEqual({ taskToken: `token-${run}-build` });
   });
 
+  it('sends its first heartbeat when the stage starts, not one interval later', async () => {
+    const run = await buildRun(['true']);
+    const sfn = fakeSfn();
+
+    await runStage(
+      stageInput(run, 'build'),
+      runnerDeps(s3.client, s3.bucket, sfn.sfn, await tempWorkdir(), [], { heartbeatMs: 3_600_000 }),
+    );
+
+    expect(sfn.sent[0]).toEqual({
+      name: 'SendTaskHeartbeatCommand',
+      input: { taskToken: `token-${run}-build` },
+    });
+    expect(sfn.named('SendTaskHeartbeatCommand')).toHaveLength(1);
+  });
+
   it('stops the commands and reports nothing once Step Functions says the task timed out', async () => {
     const run = await buildRun(['sleep 60']);
     const sfn = fakeSfn((command) => {
