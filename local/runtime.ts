@@ -116,7 +116,6 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       runnerPath,
       logger: options.logger,
       mode: options.ecsMode ?? (process.env.STEPLINE_ECS_MODE === 'container' ? 'container' : 'process'),
-      registryCredentials: { username: 'AWS', password: registry.password },
     });
     closers.unshift(() => ecs.close());
     const ecsApi = await startEcsApiServer(ecs);

@@ -1,6 +1,15 @@
 import { execFile, spawn, spawnSync } from 'node:child_process';
-import { createWriteStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, posix } from 'node:path';
 import type { PreparedImage } from './images.ts';
 
@@ -24,8 +33,8 @@ export interface ContainerSpec {
   /** Absolute path inside the image. */
   workdir: string;
   logPath: string;
-  /** `host:port` → `Authorization: Basic …` user and password, for podman pulls. */
-  credentials?: { username: string; password: string };
+  /** Container mode: the local ECS's podman storage. */
+  podmanStorage?: string;
 }
 
 export interface ContainerExit {
@@ -64,7 +73,7 @@ export function usableBwrap(): string | null {
 }
 
 /** Global podman flags this kind of machine needs (no systemd, no overlay, no cgroup delegation). */
-export const podmanGlobalFlags = [
+const podmanMachineFlags = [
   '--runtime',
   'runc',
   '--cgroup-manager',
@@ -76,15 +85,29 @@ export const podmanGlobalFlags = [
 ];
 const podmanRunFlags = ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096'];
 
+/**
+ * Global podman flags: this machine's, and a storage of the local ECS's own (`storageDir`), so
+ * its images and containers neither meet nor disturb the user's podman storage.
+ */
+export function podmanGlobalFlags(storageDir: string): string[] {
+  return [...podmanMachineFlags, '--root', join(storageDir, 'storage'), '--runroot', join(storageDir, 'run')];
+}
+
 let podmanProbe: boolean | undefined;
 
 /** Whether `podman` can run a container here (checked once, by running `podman info`). */
 export function usablePodman(): boolean {
   if (podmanProbe !== undefined) return podmanProbe;
-  const probe = spawnSync('podman', [...podmanGlobalFlags, 'info', '--format', '{{.Host.OCIRuntime.Name}}'], {
-    stdio: 'ignore',
-    timeout: 30_000,
-  });
+  const storage = mkdtempSync(join(tmpdir(), 'stepline-podman-probe-'));
+  const probe = spawnSync(
+    'podman',
+    [...podmanGlobalFlags(storage), 'info', '--format', '{{.Host.OCIRuntime.Name}}'],
+    {
+      stdio: 'ignore',
+      timeout: 30_000,
+    },
+  );
+  rmSync(storage, { recursive: true, force: true });
   podmanProbe = probe.status === 0;
   return podmanProbe;
 }
@@ -194,7 +217,7 @@ function bwrapArgs(bwrap: string, spec: Pick<ContainerSpec, 'image' | 'workdir'>
 function podmanArgs(spec: ContainerSpec, name: string, argv: string[]): string[] {
   const [entrypoint, ...command] = argv;
   return [
-    ...podmanGlobalFlags,
+    ...podmanGlobalFlags(spec.podmanStorage ?? join(tmpdir(), 'stepline-podman')),
     'run',
     '--rm',
     '--name',
@@ -204,7 +227,6 @@ function podmanArgs(spec: ContainerSpec, name: string, argv: string[]): string[]
     '--pull',
     'missing',
     '--tls-verify=false',
-    ...(spec.credentials ? ['--creds', `${spec.credentials.username}:${spec.credentials.password}`] : []),
     ...podmanRunFlags,
     '--workdir',
     spec.workdir,
@@ -223,6 +245,7 @@ export async function startContainer(spec: ContainerSpec, isolation: Isolation):
   await mkdir(dirname(spec.logPath), { recursive: true });
   const log = createWriteStream(spec.logPath, { flags: 'a' });
   const podmanName = `stepline-${spec.taskId}`;
+  const podmanFlags = podmanGlobalFlags(spec.podmanStorage ?? join(tmpdir(), 'stepline-podman'));
   let launch: { file: string; args: string[]; cwd?: string };
   if (isolation === 'bwrap') launch = bwrapArgs(usableBwrap() ?? 'bwrap', spec, spec.argv);
   else if (isolation === 'podman') launch = { file: 'podman', args: podmanArgs(spec, podmanName, spec.argv) };
@@ -264,7 +287,7 @@ export async function startContainer(spec: ContainerSpec, isolation: Isolation):
       try {
         if (isolation === 'bwrap') run = bwrapArgs(usableBwrap() ?? 'bwrap', spec, argv);
         else if (isolation === 'podman')
-          run = { file: 'podman', args: [...podmanGlobalFlags, 'exec', podmanName, ...argv] };
+          run = { file: 'podman', args: [...podmanFlags, 'exec', podmanName, ...argv] };
         else run = hostCommand(spec, argv);
       } catch {
         return Promise.resolve(127);
@@ -292,11 +315,7 @@ export async function startContainer(spec: ContainerSpec, isolation: Isolation):
     stop: async (graceSeconds) => {
       if (done || pid === undefined) return exited;
       if (isolation === 'podman') {
-        execFile(
-          'podman',
-          [...podmanGlobalFlags, 'stop', '--time', String(graceSeconds), podmanName],
-          () => {},
-        );
+        execFile('podman', [...podmanFlags, 'stop', '--time', String(graceSeconds), podmanName], () => {});
       } else if (isolation === 'bwrap') {
         // bubblewrap would answer SIGTERM by dying and taking the app down with SIGKILL: signal the app.
         const inside = descendants(pid).filter((p) => p.comm !== 'bwrap');

@@ -106,8 +106,6 @@ export interface LocalEcsOptions {
   images: ImageSource;
   /** `process` (default) runs the image's unpacked root; `container` runs it with podman when usable. */
   mode?: 'process' | 'container';
-  /** Credentials podman passes to the registry in container mode. */
-  registryCredentials?: { username: string; password: string };
   /** The bundled runner that `stepline/runner:local` tasks run. */
   runnerPath?: string;
   logger?: EcsLogger;
@@ -949,7 +947,7 @@ export class LocalEcs {
         env: environment,
         workdir: container.workingDirectory ?? (config.WorkingDir || '/'),
         logPath,
-        ...(this.#options.registryCredentials ? { credentials: this.#options.registryCredentials } : {}),
+        podmanStorage: join(this.#store.root, 'podman'),
       },
       this.isolation,
     );
