@@ -43,6 +43,13 @@ export async function serveCommand(options: ServeOptions): Promise<number> {
     `  registry:        ${runtime.registryEndpoint} (AWS_ENDPOINT_URL_ECR; images ${runtime.registryHost}/<repo>, base images ${runtime.registryHost}/library/node)`,
   );
   if (options.registry) write(`  pushing to:      ${options.registry} (--registry)`);
+  write(
+    `  ECS:             ${runtime.ecsEndpoint} (AWS_ENDPOINT_URL_ECS; services: npx stepline services --data ${runtime.dataDir})`,
+  );
+  for (const { service } of runtime.ecs.services()) {
+    const url = service.tags?.find((t) => t.key === 'stepline:url')?.value;
+    write(`    ${service.serviceName.padEnd(13)} ${url ?? ''}  (${service.desiredCount} tasks wanted)`);
+  }
   write(`  data:            ${runtime.dataDir}  (npx stepline executions list --data ${runtime.dataDir})`);
   write(`  approvals:       ${runtime.approvalBaseUrl}/approvals/{id} (emails in ${runtime.outboxDir})`);
   write(
