@@ -13,6 +13,7 @@ import {
   ContainerImage,
   ContainerInsights,
   CpuArchitecture,
+  DeploymentControllerType,
   FargateService,
   FargateTaskDefinition,
   type ICluster,
@@ -215,6 +216,10 @@ export class DemoStack extends Stack {
         assignPublicIp: true,
         vpcSubnets: { subnetType: SubnetType.PUBLIC },
         circuitBreaker: { enable: true, rollback: true },
+        // Explicit, as the services were created: without it the recommended feature flag
+        // disableExplicitDeploymentControllerForCircuitBreaker drops the property, and CloudFormation
+        // replaces a service whose DeploymentController changes, which fails for a named service.
+        deploymentController: { type: DeploymentControllerType.ECS },
         minHealthyPercent: 100,
         maxHealthyPercent: 200,
       });

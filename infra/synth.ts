@@ -1,10 +1,11 @@
 import { App } from 'aws-cdk-lib';
+import { cdkJsonContext } from './context.ts';
 import { buildApp } from './stepline-app.ts';
 
 /**
  * `npm run synth`: synthesizes the app offline into cdk.out with `app.synth()` (no CDK CLI, no AWS
- * account), prints the stacks, and exits non-zero when the config is invalid or cdk-nag reports a
- * finding nobody acknowledged. Context as with the CLI: `npm run synth -- -c demo=true`.
+ * account) and the context of cdk.json (the feature flags `cdk deploy` uses), prints the stacks, and
+ * exits non-zero when the config is invalid or cdk-nag reports a finding nobody acknowledged. Context as with the CLI: `npm run synth -- -c demo=true`.
  */
 function contextFromArgs(args: readonly string[]): Record<string, string> {
   const context: Record<string, string> = {};
@@ -27,7 +28,10 @@ function contextFromArgs(args: readonly string[]): Record<string, string> {
 
 const started = performance.now();
 try {
-  const app = new App({ outdir: 'cdk.out', context: contextFromArgs(process.argv.slice(2)) });
+  const app = new App({
+    outdir: 'cdk.out',
+    context: { ...cdkJsonContext(), ...contextFromArgs(process.argv.slice(2)) },
+  });
   const stacks = buildApp(app);
   const assembly = app.synth();
   for (const stack of Object.values(stacks)) {

@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { App, type CfnElement, type Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { IConstruct } from 'constructs';
+import { expect } from 'vitest';
 import { type DeploymentConfigInput, parseAwsDeploymentConfig } from '#infra/config.ts';
+import { cdkJsonContext } from '#infra/context.ts';
 import { DemoStack } from '#infra/demo-stack.ts';
 import { PipelineStack } from '#infra/pipeline-stack.ts';
 
@@ -77,12 +79,15 @@ export interface Synthesized {
 
 let synthesized: Synthesized | undefined;
 
-/** Synthesizes the app once (bundling off) and returns the same result to every caller. */
+/**
+ * Synthesizes the app once (bundling off, the feature flags of cdk.json on, as `cdk deploy` has them)
+ * and returns the same result to every caller.
+ */
 export function synth(): Synthesized {
   if (synthesized !== undefined) return synthesized;
   const started = performance.now();
   const outdir = mkdtempSync(join(tmpdir(), 'stepline-infra-'));
-  const app = new App({ outdir, context: { 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({ outdir, context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
   const stack = new PipelineStack(app, 'Stepline', { pipeline: { config } });
   const demo = new DemoStack(app, 'SteplineDemo', {
     imageRepositories: parseAwsDeploymentConfig(config).imageRepositories,
@@ -138,10 +143,31 @@ export function statement(role: IConstruct, sid: string, stack: Stack = synth().
   return found;
 }
 
+/**
+ * The actions or resources of an IAM statement: a set. With the `@aws-cdk/aws-iam:minimizePolicies`
+ * feature flag CDK writes them sorted, not in the order the code adds them, so `toEqual` compares
+ * them as sets (see the equality tester below); index into them only after sorting.
+ */
+export class Unordered<T> extends Array<T> {}
+
+expect.addEqualityTesters([
+  function unorderedEquals(a, b, testers) {
+    if (!(a instanceof Unordered) && !(b instanceof Unordered)) return undefined;
+    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+    const rest: unknown[] = [...b];
+    for (const item of a) {
+      const index = rest.findIndex((other) => this.equals(item, other, testers));
+      if (index < 0) return false;
+      rest.splice(index, 1);
+    }
+    return true;
+  },
+]);
+
 export function actions(s: Statement): string[] {
-  return Array.isArray(s.Action) ? s.Action : [s.Action];
+  return Unordered.from(Array.isArray(s.Action) ? s.Action : [s.Action]);
 }
 
 export function resources(s: Statement): unknown[] {
-  return Array.isArray(s.Resource) ? s.Resource : [s.Resource];
+  return Unordered.from(Array.isArray(s.Resource) ? s.Resource : [s.Resource]);
 }
