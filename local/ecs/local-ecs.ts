@@ -682,7 +682,7 @@ export class LocalEcs {
       schedulingStrategy: 'REPLICA',
       deploymentController: { type: 'ECS' },
       loadBalancers: extra.loadBalancers ?? [],
-      deployments: record.deployments.map((d) => {
+      deployments: record.deployments.map(({ rollbackTo: _rollbackTo, ...d }) => {
         const own = tasks.filter((t) => t.deploymentId === d.id);
         return {
           ...d,
@@ -922,6 +922,10 @@ export class LocalEcs {
     env: Record<string, string>,
     logPath: string,
   ) {
+    if (container.image === notDeployedImage)
+      throw new CannotPullContainerError(
+        `${notDeployedImage} is the placeholder of a service nothing was deployed to yet: deploy an image first`,
+      );
     const image: PreparedImage = await this.#images.prepare(container.image);
     if (task.desiredStatus === 'STOPPED' || this.#closing)
       throw new Error('the task was stopped before it started');
@@ -1402,6 +1406,8 @@ export class LocalEcs {
     if (
       record.deploymentConfiguration.deploymentCircuitBreaker.rollback &&
       failed.status === 'PRIMARY' &&
+      // A rollback that fails in turn is not rolled back again.
+      failed.rollbackTo === undefined &&
       target &&
       target.id !== failed.id
     ) {
@@ -1409,7 +1415,10 @@ export class LocalEcs {
       failed.status = 'ACTIVE';
       // A rollback is a deployment of its own, of the last completed revision: the tasks of that
       // revision keep serving until the rollback's new tasks are healthy, as in any rollout.
-      const back = this.#newDeployment(target.taskDefinition, record.desiredCount);
+      const back = {
+        ...this.#newDeployment(target.taskDefinition, record.desiredCount),
+        rollbackTo: target.id,
+      };
       record.deployments = [back, ...record.deployments];
       record.taskDefinition = back.taskDefinition;
       runtime.consecutiveFailures = 0;

@@ -212,6 +212,8 @@ export const Deployment = z.object({
   launchType: z.string(),
   rolloutState: z.enum(deploymentRolloutStates),
   rolloutStateReason: z.string(),
+  /** Set on a rollback the circuit breaker started: the deployment it rolls back to (not sent). */
+  rollbackTo: z.string().optional(),
 });
 export type Deployment = z.infer<typeof Deployment>;
 

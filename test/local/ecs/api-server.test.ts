@@ -332,3 +332,59 @@ async function describeService(name: string) {
   );
   return described.services![0]!;
 }
+
+describe('the circuit breaker on a service nothing was deployed to yet', () => {
+  it('rolls a failed first deployment back to the placeholder once, and stops when that fails too', async () => {
+    const fast = await LocalEcs.start({
+      dataDir: join(dataDir, 'fast'),
+      images: registryImageSource(),
+      timing: { relaunchBackoffMs: 20 },
+    });
+    try {
+      fast.ensureCluster('stepline-local');
+      const first = fast.registerTaskDefinition({
+        family: 'web',
+        containerDefinitions: [{ name: 'app', image: 'stepline/not-deployed-yet' }],
+      });
+      await fast.createService({
+        cluster: 'stepline-local',
+        serviceName: 'staging',
+        taskDefinition: first.taskDefinition.taskDefinitionArn,
+        deploymentConfiguration: { deploymentCircuitBreaker: { enable: true, rollback: true } },
+      });
+      const described = () =>
+        fast.describeServices({ cluster: 'stepline-local', services: ['staging'] }).services[0]!;
+      await expect.poll(() => described().deployments[0]?.rolloutState).toBe('COMPLETED');
+      const second = fast.registerTaskDefinition({
+        family: 'web',
+        containerDefinitions: [{ name: 'app', image: `127.0.0.1:1/acme/web@sha256:${'1'.repeat(64)}` }],
+      });
+
+      await fast.updateService({
+        cluster: 'stepline-local',
+        service: 'staging',
+        taskDefinition: second.taskDefinition.taskDefinitionArn,
+        desiredCount: 2,
+      });
+      // The failed deployment leaves the list once its tasks are gone; the failed rollback stays PRIMARY.
+      await expect
+        .poll(() => described().deployments.map((d) => `${d.status} ${d.rolloutState} ${d.taskDefinition}`), {
+          timeout: 20_000,
+        })
+        .toEqual([`PRIMARY FAILED ${first.taskDefinition.taskDefinitionArn}`]);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+
+      const messages = described().events.map((e) => e.message);
+      expect(messages.filter((m) => m.includes('rolling back to deployment'))).toHaveLength(1);
+      expect(messages).toContainEqual(
+        expect.stringContaining(
+          'stepline/not-deployed-yet is the placeholder of a service nothing was deployed to yet',
+        ),
+      );
+      expect(described().deployments).toHaveLength(1);
+      expect(messages.filter((m) => m.includes('deployment failed: tasks failed to start.'))).toHaveLength(2);
+    } finally {
+      await fast.close();
+    }
+  });
+});
