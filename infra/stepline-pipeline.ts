@@ -67,6 +67,15 @@ export const approvalRetentionDays = 45;
 /** Name of the runner's container in its task definition (`RunnerContainerName`). */
 export const runnerContainerName = 'runner';
 
+/**
+ * `<stack name>-runner` / `<stack name>-publisher`: the task-definition families, one per stack (stack
+ * names are unique per account and region, and so are families). The state machine names the family
+ * and RunTask runs its latest ACTIVE revision.
+ */
+export function taskDefinitionFamily(stackName: string, kind: 'runner' | 'publisher'): string {
+  return `${stackName}-${kind}`;
+}
+
 /** Props of {@link StepLinePipeline}. */
 export interface StepLinePipelineProps {
   /**
@@ -358,6 +367,9 @@ export class StepLinePipeline extends Construct {
       containerInsightsV2: ContainerInsights.ENABLED,
     });
     this.runnerTaskDefinition = new FargateTaskDefinition(this, 'RunnerTaskDefinition', {
+      // Named per stack: the state machine runs the family's latest revision, and two stacks in one
+      // account (task-definition families are per account and region) must not share a family.
+      family: taskDefinitionFamily(stack.stackName, 'runner'),
       cpu: props.runnerCpu ?? 1024,
       memoryLimitMiB: props.runnerMemoryMiB ?? 2048,
       ephemeralStorageGiB: props.runnerEphemeralStorageGiB ?? 30,
@@ -396,6 +408,7 @@ export class StepLinePipeline extends Construct {
       ...(props.baseImages === undefined ? {} : { baseImages: props.baseImages }),
     });
     this.publisherTaskDefinition = new FargateTaskDefinition(this, 'PublisherTaskDefinition', {
+      family: taskDefinitionFamily(stack.stackName, 'publisher'),
       cpu: props.publisherCpu ?? 2048,
       memoryLimitMiB: props.publisherMemoryMiB ?? 4096,
       ephemeralStorageGiB: props.publisherEphemeralStorageGiB ?? 50,
@@ -426,8 +439,11 @@ export class StepLinePipeline extends Construct {
       CheckDeploymentFunctionArn: checkDeployment.function.functionArn,
       RequestApprovalFunctionArn: requestApproval.function.functionArn,
       RunnerClusterArn: this.cluster.clusterArn,
-      RunnerTaskDefinitionArn: this.runnerTaskDefinition.taskDefinitionArn,
-      PublisherTaskDefinitionArn: this.publisherTaskDefinition.taskDefinitionArn,
+      // The family without a revision: RunTask takes its latest ACTIVE revision. A revisioned ARN would
+      // break runs in flight at every deploy that changes the task definition: CloudFormation
+      // deregisters the old revision, and ECS refuses RunTask of an INACTIVE one.
+      RunnerTaskDefinitionArn: this.runnerTaskDefinition.family,
+      PublisherTaskDefinitionArn: this.publisherTaskDefinition.family,
       RunnerContainerName: runnerContainerName,
       RunnerSubnets: Fn.join(',', subnets.subnetIds),
       RunnerSecurityGroups: Fn.join(
@@ -444,6 +460,9 @@ export class StepLinePipeline extends Construct {
       logs: { destination: stateMachineLogs, level: stateMachineLogLevel, includeExecutionData: false },
       tracingEnabled: true,
     });
+    // The definition names the families, not the resources: no run may start before they exist.
+    for (const td of [this.runnerTaskDefinition, this.publisherTaskDefinition])
+      this.stateMachine.node.addDependency(td.node.defaultChild!);
     this.grantStateMachine([reportStatus, fetchSource, deploy, checkDeployment, requestApproval]);
 
     // Webhook (after the state machine: it starts executions)
@@ -865,16 +884,23 @@ export class StepLinePipeline extends Construct {
     ]);
   }
 
-  /** The state machine's own permissions for the ASL file (CDK cannot derive them from a string definition). */
+  /**
+   * The state machine's own permissions for the ASL file (CDK cannot derive them from a string
+   * definition), as AWS documents them for the integrations it uses ("IAM policies for Amazon
+   * ECS/AWS Fargate" and "for AWS Lambda" in the Step Functions guide): `.waitForTaskToken` RunTask
+   * needs ecs:RunTask and iam:PassRole only (ecs:StopTask, ecs:DescribeTasks and the events:* rule
+   * actions belong to `.sync`, which waits for the task itself); Lambda tasks need
+   * lambda:InvokeFunction on the functions as the definition names them, unqualified (no `:*`
+   * for versions or aliases it never calls).
+   */
   private grantStateMachine(functions: readonly PipelineFunction[]): void {
     const stack = Stack.of(this);
     const sm = this.stateMachine;
-    const functionArns = functions.flatMap((f) => [f.function.functionArn, `${f.function.functionArn}:*`]);
     sm.addToRolePolicy(
       new PolicyStatement({
         sid: 'InvokePipelineFunctions',
         actions: ['lambda:InvokeFunction'],
-        resources: functionArns,
+        resources: functions.map((f) => f.function.functionArn),
       }),
     );
     const taskDefinitions = [this.runnerTaskDefinition, this.publisherTaskDefinition];
@@ -902,6 +928,9 @@ export class StepLinePipeline extends Construct {
         conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
       }),
     );
+    // PropagateTags TASK_DEFINITION (in the ASL) copies the task definition's tags (`cdk deploy --tags`,
+    // an organisation's tag policies) to each task, for cost allocation per run; a RunTask that tags
+    // is also authorized as ecs:TagResource on the new task. Only while RunTask creates it.
     const runnerTasks = stack.formatArn({
       service: 'ecs',
       resource: 'task',
@@ -910,18 +939,18 @@ export class StepLinePipeline extends Construct {
     });
     sm.addToRolePolicy(
       new PolicyStatement({
-        sid: 'ManageRunnerTasks',
-        actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
+        sid: 'TagRunnerTasksAtLaunch',
+        actions: ['ecs:TagResource'],
         resources: [runnerTasks],
+        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
       }),
     );
     suppress(sm.role, [
       {
         id: 'AwsSolutions-IAM5',
         reason:
-          'Lambda versions/aliases of the pipeline functions (:*), every revision of the runner and publisher task definition families (in-flight executions keep their revision), and the tasks of the runner cluster.',
+          'RunTask takes the latest ACTIVE revision of the runner and publisher families (family:*), so runs in flight survive a deploy that replaces a revision; ecs:TagResource only on tasks of the runner cluster, only while RunTask creates them.',
         appliesTo: [
-          ...functions.map((f) => resourceFinding(this, `${f.function.functionArn}:*`)),
           ...taskDefinitionFamilyArns.map((arn) => resourceFinding(this, arn)),
           resourceFinding(this, runnerTasks),
         ],

@@ -12,8 +12,9 @@ export const localSubstitutions: Substitutions = {
   CheckDeploymentFunctionArn: localFunctionArn('check-deployment'),
   RequestApprovalFunctionArn: localFunctionArn('request-approval'),
   RunnerClusterArn: `arn:aws:ecs:${region}:${account}:cluster/stepline-local`,
-  RunnerTaskDefinitionArn: `arn:aws:ecs:${region}:${account}:task-definition/stepline-runner:1`,
-  PublisherTaskDefinitionArn: `arn:aws:ecs:${region}:${account}:task-definition/stepline-publisher:1`,
+  // Families without a revision, as the stack passes them: RunTask runs the latest ACTIVE revision.
+  RunnerTaskDefinitionArn: 'stepline-runner',
+  PublisherTaskDefinitionArn: 'stepline-publisher',
   RunnerContainerName: 'runner',
   RunnerSubnets: 'subnet-local',
   RunnerSecurityGroups: 'sg-local',

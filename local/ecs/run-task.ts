@@ -4,7 +4,7 @@ import type { ContainerExit } from './containers.ts';
 import { EcsApiError } from './errors.ts';
 import { type LocalEcs, runnerImage } from './local-ecs.ts';
 
-/** The runner's task definitions, named as the rendered state machine names them (`…:1`). */
+/** The runner's task-definition families, as the rendered state machine names them (no revision). */
 export const runnerFamily = 'stepline-runner';
 export const publisherFamily = 'stepline-publisher';
 export const runnerContainer = 'runner';

@@ -1,9 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import type { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
 import { cdkJsonContext } from '#infra/context.ts';
 import { demoServiceNames } from '#infra/demo-stack.ts';
-import { synth } from '../fixture.ts';
+import { taskDefinitionFamily } from '#infra/stepline-pipeline.ts';
+import { readDefinition } from '#state-machines/pipeline.ts';
+import { actions, logicalId, resources, type Statement, statement, statementsOf, synth } from '../fixture.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -25,6 +28,117 @@ describe('CDK feature flags (issue 10)', () => {
         ServiceName: name,
         DeploymentController: { Type: 'ECS' },
       });
+    }
+  });
+});
+
+interface AslState {
+  Type: string;
+  Resource?: string;
+  Parameters?: Record<string, unknown>;
+}
+
+/** The Task states of the pipeline definition, by name. */
+function taskStates(): [string, AslState][] {
+  const asl = JSON.parse(readDefinition()) as { States: Record<string, AslState> };
+  return Object.entries(asl.States).filter(([, state]) => state.Type === 'Task');
+}
+
+function definitionSubstitutions(template: Template): Record<string, unknown> {
+  const [sm] = Object.values(template.findResources('AWS::StepFunctions::StateMachine')) as {
+    Properties: { DefinitionSubstitutions: Record<string, unknown> };
+  }[];
+  return sm!.Properties.DefinitionSubstitutions;
+}
+
+describe('runs in flight across a deploy (issue 10)', () => {
+  it('names the runner and publisher task definitions by family, never by revision', () => {
+    const { template } = synth();
+    const given = definitionSubstitutions(template);
+    const families = Object.values(template.findResources('AWS::ECS::TaskDefinition')).map(
+      (td) => (td as { Properties: { Family: unknown } }).Properties.Family,
+    );
+
+    // A revisioned ARN (the task definition's Ref) breaks every run in flight when a deploy replaces
+    // the revision: CloudFormation deregisters it and ECS refuses RunTask of an INACTIVE revision.
+    expect(given.RunnerTaskDefinitionArn).toBe(taskDefinitionFamily('Stepline', 'runner'));
+    expect(given.PublisherTaskDefinitionArn).toBe(taskDefinitionFamily('Stepline', 'publisher'));
+    expect(families.sort()).toEqual(['Stepline-publisher', 'Stepline-runner']);
+  });
+
+  it('creates the state machine only after the task definitions it names', () => {
+    const { stack, template } = synth();
+    const [sm] = Object.values(template.findResources('AWS::StepFunctions::StateMachine')) as {
+      DependsOn?: string[];
+    }[];
+
+    expect(sm!.DependsOn).toEqual(
+      expect.arrayContaining([
+        logicalId(stack.pipeline.runnerTaskDefinition),
+        logicalId(stack.pipeline.publisherTaskDefinition),
+      ]),
+    );
+  });
+});
+
+describe('state machine permissions as AWS documents them for the integrations used (issue 10)', () => {
+  const role = () => synth().stack.pipeline.stateMachine.role;
+
+  it('uses only .waitForTaskToken for ECS, whose documented policy is ecs:RunTask (no StopTask, DescribeTasks or events rule)', () => {
+    const ecs = taskStates().filter(([, s]) => s.Resource?.startsWith('arn:aws:states:::ecs:'));
+    const all = statementsOf(role()).flatMap(actions);
+
+    expect(ecs.map(([name]) => name)).toEqual(['Build', 'Test', 'PublishImage']);
+    for (const [, state] of ecs) expect(state.Resource).toBe('arn:aws:states:::ecs:runTask.waitForTaskToken');
+    expect(all.filter((a) => a.startsWith('ecs:')).sort()).toEqual(['ecs:RunTask', 'ecs:TagResource']);
+    expect(all.filter((a) => a.startsWith('events:'))).toEqual([]);
+  });
+
+  it('invokes the Lambdas unqualified, as every Lambda task of the definition names them', () => {
+    const lambdas = taskStates().flatMap(([name, s]) =>
+      s.Resource?.startsWith('arn:aws:states:::lambda:')
+        ? [[name, s.Parameters?.FunctionName] as const]
+        : s.Resource?.startsWith('${')
+          ? [[name, s.Resource] as const]
+          : [],
+    );
+    const invoked = resources(statement(role(), 'InvokePipelineFunctions')).map((r) => JSON.stringify(r));
+
+    expect(lambdas.length).toBeGreaterThanOrEqual(10);
+    // A bare placeholder: no version or alias after the ARN, so no `:*` in the policy either.
+    for (const [name, reference] of lambdas) expect(reference, name).toMatch(/^\$\{[A-Za-z]+FunctionArn\}$/);
+    expect(invoked.filter((r) => r.includes(':*'))).toEqual([]);
+  });
+
+  it('may tag the tasks it starts, because its RunTask states propagate the task definition’s tags', () => {
+    const tagging = taskStates().filter(
+      ([, s]) =>
+        s.Resource?.startsWith('arn:aws:states:::ecs:runTask') &&
+        (s.Parameters?.PropagateTags !== undefined ||
+          s.Parameters?.Tags !== undefined ||
+          s.Parameters?.EnableECSManagedTags === true),
+    );
+    const tag = statement(role(), 'TagRunnerTasksAtLaunch');
+
+    // With any tag on the task definition (cdk deploy --tags, an organisation's tag policies) RunTask
+    // is also authorized as ecs:TagResource on the new task; without it every Build would be denied.
+    expect(tagging.length).toBeGreaterThan(0);
+    expect(actions(tag)).toEqual(['ecs:TagResource']);
+    expect(tag.Condition).toEqual({ StringEquals: { 'ecs:CreateAction': 'RunTask' } });
+  });
+
+  it('passes roles only with iam:PassedToService, and grants no iam:* or "*" action, in every stack', () => {
+    const { template, demoTemplate, variantTemplate } = synth();
+    for (const t of [template, demoTemplate, variantTemplate]) {
+      const policies = Object.values(t.findResources('AWS::IAM::Policy')) as {
+        Properties: { PolicyDocument: { Statement: Statement[] } };
+      }[];
+      const statements = policies.flatMap((p) => p.Properties.PolicyDocument.Statement);
+      for (const s of statements) {
+        expect(actions(s).filter((a) => a === '*' || a === 'iam:*')).toEqual([]);
+        if (actions(s).includes('iam:PassRole'))
+          expect(s.Condition?.StringEquals, JSON.stringify(s)).toHaveProperty('iam:PassedToService');
+      }
     }
   });
 });
