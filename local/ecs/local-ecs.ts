@@ -536,7 +536,8 @@ export class LocalEcs {
     if (previous) await previous.proxy.close();
     const proxy = new ServiceProxy();
     const port = await proxy.listen(record.proxyPort);
-    record.proxyPort = port;
+    // The port it had is kept as the one to ask for next time, even when another process holds it now.
+    record.proxyPort ??= port;
     record.tags = [
       ...record.tags.filter((t) => t.key !== urlTag),
       { key: urlTag, value: `http://127.0.0.1:${port}` },
