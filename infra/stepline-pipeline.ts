@@ -60,6 +60,7 @@ import { type BaseImageSource, ImageRepositories } from './image-repositories.ts
 import { resourceFinding, suppress } from './nag.ts';
 import { repoRoot, runnerContextExcludes } from './paths.ts';
 import { PipelineFunction } from './pipeline-function.ts';
+import { TaskStoppedHandler } from './task-stopped.ts';
 
 /** Days an approval record (`approvals/<id>.json`) is kept: past the longest approval timeout (7 days). */
 export const approvalRetentionDays = 45;
@@ -190,6 +191,8 @@ export class StepLinePipeline extends Construct {
   readonly runnerSecurityGroups: readonly ISecurityGroup[];
   readonly vpc: IVpc;
   readonly topic: Topic;
+  /** Fails a runner state at once when its task stops without reporting (out of memory, image pull). */
+  readonly taskStopped: TaskStoppedHandler;
   /** Secrets by name, created or imported. */
   readonly secrets: ReadonlyMap<string, ISecret>;
   /** Providers named in the config, in first-use order. */
@@ -589,6 +592,13 @@ export class StepLinePipeline extends Construct {
       productionTargets: aws.deployTargets.filter((t) => t.environment === 'production'),
       signingKeyArn: signingKey.arnForPolicies,
       sesSandboxRecipients: props.sesSandboxRecipients ?? false,
+    });
+
+    this.taskStopped = new TaskStoppedHandler(this, 'TaskStopped', {
+      clusterArn: this.cluster.clusterArn,
+      containerName: runnerContainerName,
+      logRetention,
+      logLevel,
     });
 
     // Notifications

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { describeRunnerExit } from '#functions/task-stopped/task-stopped.ts';
 import { localApprovalRoutes } from '#local/approvals.ts';
 import { startEcsApiServer } from '#local/ecs/api-server.ts';
 import { ensureConfiguredServices } from '#local/ecs/configured-services.ts';
@@ -20,6 +21,7 @@ import { LocalStepFunctions, type TaskHandler } from '#local/sfn/engine.ts';
 import { localSubstitutions } from '#local/substitutions.ts';
 import { startWebhookServer } from '#local/webhook-server.ts';
 import type { DeploymentConfig } from '#shared/deployment-config.ts';
+import { RunnerExitedError } from '#shared/errors.ts';
 import { createLogger } from '#shared/logger.ts';
 import { localSecretResolver, type ResolveSecret } from '#shared/secrets.ts';
 import { render } from '#state-machines/pipeline.ts';
@@ -135,8 +137,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
           // Fargate would leave this to HeartbeatSeconds; locally we know at once.
           engine.sendTaskFailure(
             ctx.taskToken,
-            'RunnerExitedError',
-            `the runner process for ${ctx.stateName} exited (${signal ?? `code ${code}`}) before reporting a result; see ${logPath}`,
+            new RunnerExitedError('').name,
+            describeRunnerExit(ctx.stateName, { code, signal }, logPath),
           );
         } catch {
           // The task already has its result (or the execution ended): nothing to report.

@@ -16,6 +16,7 @@ import {
 } from '#shared/approval/record.ts';
 import { ApprovalRejectedError } from '#shared/errors.ts';
 import { formatPath } from '#shared/format-zod-error.ts';
+import { fitJsonString } from '#shared/payload-budget.ts';
 import {
   badRequestPage,
   decidedPage,
@@ -52,8 +53,12 @@ export interface ApprovalApiDeps {
   now?: () => number;
 }
 
-/** Longest comment kept; the Step Functions cause allows 32 KiB. */
+/**
+ * Longest comment kept. It travels in the execution state (`$.approval`, and a rejection's cause),
+ * so it is also cut to {@link MAX_COMMENT_JSON_BYTES} as JSON: 2000 CJK characters take 6 KB.
+ */
 export const MAX_COMMENT_CHARS = 2000;
+export const MAX_COMMENT_JSON_BYTES = 6 * 1024;
 const MAX_FORM_BYTES = 16 * 1024;
 
 /** An approver address as links carry it: not empty, one line, no longer than an address can be. */
@@ -76,7 +81,7 @@ export const DecisionForm = LinkFields.extend({
     .string()
     .max(MAX_COMMENT_CHARS, `at most ${MAX_COMMENT_CHARS} characters`)
     .default('')
-    .transform((comment) => comment.replace(/\r\n?/g, '\n').trim()),
+    .transform((comment) => fitJsonString(comment.replace(/\r\n?/g, '\n').trim(), MAX_COMMENT_JSON_BYTES)),
 });
 
 /** Errors of SendTask* that mean the task is not waiting for this token any more. */

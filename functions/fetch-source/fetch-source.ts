@@ -8,7 +8,7 @@ import {
 } from '#shared/deployment-config.ts';
 import { PipelineConfigError, PipelineError, SourceFetchError, TaskInputError } from '#shared/errors.ts';
 import { formatZodError } from '#shared/format-zod-error.ts';
-import { PipelineConfig } from '#shared/pipeline-config.ts';
+import type { PipelineConfig } from '#shared/pipeline-config.ts';
 import { PushEvent } from '#shared/push-event.ts';
 import { repackSource, type SourceArchiver } from '#shared/source-archive.ts';
 import {
@@ -50,7 +50,11 @@ export const SourceResult = z.object({
   /** `runs/<run>/stepline.json`: the validated stepline.yml with defaults filled in. */
   configKey: z.string(),
   commit: z.string(),
-  config: PipelineConfig,
+  /**
+   * Size of stepline.json. The config itself stays in S3 (the runner reads it by `configKey`): the
+   * execution state has no room for it (#shared/payload-budget.ts).
+   */
+  configBytes: z.number().int().nonnegative(),
   /** Size of the stored archive in bytes. */
   sizeBytes: z.number().int().nonnegative(),
   /** Regular files in the archive. */
@@ -71,7 +75,7 @@ export interface FetchSourceDeps {
   maxSourceBytes?: number;
 }
 
-/** The config travels in the execution's state (256 KB in all); a bigger one is refused. */
+/** A bigger parsed config is refused: a stepline.yml should be a few lines (it stays in S3; the state holds its key). */
 export const maxConfigJsonBytes = 32 * 1024;
 
 export const sourceKeyFor = (runName: string) => `runs/${runName}/source.tar.gz`;
@@ -140,7 +144,7 @@ export async function fetchSource(event: unknown, deps: FetchSourceDeps): Promis
       sourceKey,
       configKey,
       commit: push.after,
-      config,
+      configBytes: Buffer.byteLength(configJson),
       sizeBytes,
       files,
       deployment,

@@ -29,16 +29,35 @@ export const RunState = z.looseObject({
 });
 export type RunState = z.infer<typeof RunState>;
 
-/** What ReportPending, ReportSuccess and ReportFailure pass (`Parameters`). */
-export const ReportStatusInput = z.object({
-  status: CommitState,
-  push: PushEvent,
-  run: RunInfo,
-  /** The caught error, as a `Catch` with `ResultPath: "$.failure"` stores it. */
-  failure: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
-  /** The whole execution state (`"state.$": "$"`): what the run produced so far, for the description. */
-  state: RunState.optional(),
-});
+/**
+ * ReportSuccess, ReportFailure and Superseded pass only `{status, "state.$": "$"}`: the push is in
+ * the state already, and passing it beside the state too would carry it twice, over Step Functions'
+ * 256 KiB for a large push (#shared/payload-budget.ts). Take push, run and failure from there.
+ */
+function liftFromState(event: unknown): unknown {
+  if (!event || typeof event !== 'object' || !('state' in event)) return event;
+  const { state } = event as { state: unknown };
+  if (!state || typeof state !== 'object') return event;
+  const from = state as Record<string, unknown>;
+  const lifted: Record<string, unknown> = { ...event };
+  for (const key of ['push', 'run', 'failure'] as const)
+    if (lifted[key] === undefined && from[key] !== undefined) lifted[key] = from[key];
+  return lifted;
+}
+
+/** What ReportPending (`{status, push, run}`) and the final reports (`{status, state}`) pass. */
+export const ReportStatusInput = z.preprocess(
+  liftFromState,
+  z.object({
+    status: CommitState,
+    push: PushEvent,
+    run: RunInfo,
+    /** The caught error, as a `Catch` with `ResultPath: "$.failure"` stores it. */
+    failure: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).optional(),
+    /** The whole execution state (`"state.$": "$"`): what the run produced so far, for the description. */
+    state: RunState.optional(),
+  }),
+);
 export type ReportStatusInput = z.infer<typeof ReportStatusInput>;
 
 /** One commit status, whatever the provider. */

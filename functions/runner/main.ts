@@ -5,8 +5,9 @@ import { ECRClient } from '@aws-sdk/client-ecr';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SendTaskFailureCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { PipelineError } from '#shared/errors.ts';
+import { fitCause } from '#shared/payload-budget.ts';
 import { killAllProcessGroups } from './exec.ts';
-import { maxCauseLength, runStage, TaskReportError } from './run-stage.ts';
+import { runStage, TaskReportError } from './run-stage.ts';
 import { parseRunnerEnv, type RunnerSettings } from './runner-env.ts';
 
 // Process entry of the Build/Test/PublishImage runner: a Fargate task on AWS, a child process of
@@ -85,7 +86,7 @@ async function reportBadEnv(sfn: SFNClient, error: unknown): Promise<number> {
         new SendTaskFailureCommand({
           taskToken,
           error: 'TaskInputError',
-          cause: message.slice(0, maxCauseLength),
+          cause: fitCause(message),
         }),
       );
     } catch (reportError) {

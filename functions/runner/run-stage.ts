@@ -17,6 +17,7 @@ import {
   TestsFailedError,
 } from '#shared/errors.ts';
 import { formatZodError } from '#shared/format-zod-error.ts';
+import { fitJsonString, jsonStringBytes, maxCauseJsonBytes } from '#shared/payload-budget.ts';
 import { PipelineConfig } from '#shared/pipeline-config.ts';
 import { cacheObjectKey, cacheScope, computeCacheKey, describeScope, runnerPlatform } from './cache.ts';
 import { killAllProcessGroups, runCommand } from './exec.ts';
@@ -24,6 +25,7 @@ import { findFiles } from './files.ts';
 import { emptyJUnitSummary, type JUnitSummary, mergeJUnit, parseJUnit } from './junit.ts';
 import { objectExists, packToFile, putFile, readObjectText, unpackObject } from './objects.ts';
 import { type PublishDeps, publishImage } from './publish.ts';
+import { fitStageResult } from './result-budget.ts';
 import type { StageInput } from './stage-input.ts';
 import { StageLog } from './stage-log.ts';
 import type { CommandResult, StageResult } from './stage-result.ts';
@@ -111,7 +113,10 @@ export async function runStage(input: StageInput, deps: RunnerDeps): Promise<Sta
   if (result) {
     await report(
       deps,
-      new SendTaskSuccessCommand({ taskToken: input.taskToken, output: JSON.stringify(result) }),
+      new SendTaskSuccessCommand({
+        taskToken: input.taskToken,
+        output: JSON.stringify(fitStageResult(result)),
+      }),
     );
     return result;
   }
@@ -126,12 +131,14 @@ export async function runStage(input: StageInput, deps: RunnerDeps): Promise<Sta
   throw failure;
 }
 
-/** `<message>\n--- last lines of the log ---\n<tail>`, cut from the tail's start to fit Step Functions' limit. */
+/**
+ * `<message>\n--- last lines of the log ---\n<tail>`, cut (the message's end, the tail's start) to
+ * the cause's payload budget: the execution state carries it, and the whole log is in S3.
+ */
 export function failureCause(error: unknown, tail: string): string {
   const message = error instanceof Error ? error.message : String(error);
-  const head = `${message.slice(0, maxCauseLength / 2)}\n--- last lines of the log ---\n`;
-  const room = maxCauseLength - head.length;
-  return head + (tail.length > room ? tail.slice(tail.length - room) : tail);
+  const head = `${fitJsonString(message, maxCauseJsonBytes / 2)}\n--- last lines of the log ---\n`;
+  return head + fitJsonString(tail, maxCauseJsonBytes - jsonStringBytes(head) + 2, 'end');
 }
 
 function errorName(error: unknown): string {

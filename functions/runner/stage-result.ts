@@ -18,7 +18,8 @@ export const TestFailure = z.object({
 
 /**
  * What a runner task returns with `SendTaskSuccess`; the state machine keeps it at `$.build`,
- * `$.test` or `$.image`. Small on purpose: Step Functions caps a state's output at 256 KB.
+ * `$.test` or `$.publish`. Small on purpose: Step Functions caps a state's output at 256 KiB, and
+ * `fitStageResult` (result-budget.ts) cuts it to its stage's budget (#shared/payload-budget.ts).
  */
 export const StageResult = z.object({
   stage: Stage,
@@ -27,6 +28,8 @@ export const StageResult = z.object({
   /** Time spent inside the user's commands. */
   commandsMs: z.number().nonnegative(),
   commands: z.array(CommandResult),
+  /** Commands left out of `commands` to keep the result in its payload budget (see result-budget.ts). */
+  commandsOmitted: z.number().int().positive().optional(),
   /** S3 key of the full stage log. */
   logKey: z.string(),
   cache: z

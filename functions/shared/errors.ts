@@ -1,3 +1,5 @@
+import { fitJsonString, maxErrorMessageJsonBytes } from './payload-budget.ts';
+
 /**
  * Errors that cross the state machine boundary. Each has a literal `name`, because that name is
  * what `Retry`/`Catch` match with `ErrorEquals`, and literal names survive bundling.
@@ -5,6 +7,11 @@
  */
 export class PipelineError extends Error {
   override name = 'PipelineError';
+
+  /** The message is cut to its payload budget: the state machine carries it as a failure's cause. */
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message === undefined ? message : fitJsonString(message, maxErrorMessageJsonBytes), options);
+  }
 }
 
 /** The build commands exited non-zero. */
@@ -77,6 +84,14 @@ export class ApprovalRequestError extends PipelineError {
   override name = 'ApprovalRequestError';
 }
 
+/**
+ * A runner task (Build, Test, PublishImage) stopped without reporting its result: killed (out of
+ * memory, a signal), crashed, or never started (image pull, capacity). The cause says which.
+ */
+export class RunnerExitedError extends PipelineError {
+  override name = 'RunnerExitedError';
+}
+
 /** Names of every error class above, for tests that check the ASL's `ErrorEquals`. */
 export const pipelineErrorNames = [
   'PipelineError',
@@ -94,6 +109,7 @@ export const pipelineErrorNames = [
   'DeploymentInProgressError',
   'ApprovalRejectedError',
   'ApprovalRequestError',
+  'RunnerExitedError',
 ] as const;
 
 /**

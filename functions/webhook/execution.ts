@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { payloadBudget } from '#shared/payload-budget.ts';
 import type { PushCommit, PushEvent } from '#shared/push-event.ts';
 
 const NAME_LIMIT = 80;
@@ -31,8 +32,11 @@ export function executionArn(stateMachineArn: string, name: string): string {
 export const MAX_COMMITS = 50;
 const MAX_FILES_PER_LIST = 100;
 const MAX_MESSAGE_CHARS = 4096;
-/** Step Functions caps execution input at 256 KiB; stay well below it. */
-export const MAX_INPUT_BYTES = 200 * 1024;
+/**
+ * The push's share of the execution state: Step Functions caps every state at 256 KiB, and the
+ * later steps add their results and causes to the push (#shared/payload-budget.ts).
+ */
+export const MAX_INPUT_BYTES = payloadBudget.push;
 
 function trimCommit(commit: PushCommit, files: number): PushCommit {
   return {
@@ -62,7 +66,8 @@ function fits(json: string): boolean {
 
 /**
  * The push as it goes into the execution: at most {@link MAX_COMMITS} commits, bounded file lists and
- * messages, and in any case under {@link MAX_INPUT_BYTES}. Trigger rules have already seen every path.
+ * messages, and in any case under {@link MAX_INPUT_BYTES}: file lists go first, then the oldest
+ * commits. Trigger rules have already seen every path.
  */
 export function fitExecutionInput(push: PushEvent): ExecutionInput {
   let fitted = input({
@@ -73,5 +78,15 @@ export function fitExecutionInput(push: PushEvent): ExecutionInput {
   if (fits(fitted.json)) return fitted;
   fitted = input({ ...fitted.push, commits: fitted.push.commits.map((c) => trimCommit(c, 0)) });
   if (fits(fitted.json)) return fitted;
+  // Still too big: keep as many of the newest commits as fit.
+  const { commits } = fitted.push;
+  let kept = 0;
+  let over = commits.length;
+  while (over - kept > 1) {
+    const mid = Math.floor((kept + over) / 2);
+    if (fits(input({ ...fitted.push, commits: commits.slice(-mid) }).json)) kept = mid;
+    else over = mid;
+  }
+  if (kept > 0) return input({ ...fitted.push, commits: commits.slice(-kept) });
   return input({ ...fitted.push, headCommit: trimCommit(fitted.push.headCommit, 0), commits: [] });
 }

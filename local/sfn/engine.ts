@@ -8,6 +8,7 @@ import {
   StateMachine,
   type StateMachineDefinition,
 } from 'aws-local-stepfunctions';
+import { maxPayloadBytes } from '#shared/payload-budget.ts';
 import {
   ExecutionAlreadyExistsError,
   ExecutionDoesNotExistError,
@@ -176,6 +177,8 @@ type RunningExecution = {
   pending: Set<PendingTask>;
   /** Each Task state's input as it was entered (before `Parameters`), for `TimeoutSecondsPath`. */
   stateInputs: Map<string, JsonValue>;
+  /** Set when a state's input or output passed {@link maxPayloadBytes}: the execution fails with it. */
+  dataLimitExceeded?: string;
   eventsDrained: Promise<void>;
   done: Deferred<ExecutionDescription>;
 };
@@ -214,6 +217,24 @@ function executionClosedError(execution: RunningExecution): Error {
     isCatchable: false,
   });
 }
+
+/**
+ * `States.DataLimitExceeded`, as AWS raises it for data over 256 KiB: a terminal error that neither
+ * `Retry` nor `Catch` (not even `States.ALL`) matches, so the execution fails where it stands.
+ */
+export function dataLimitError(message: string): Error {
+  return Object.assign(namedError('States.DataLimitExceeded', message), {
+    isRetryable: false,
+    isCatchable: false,
+  });
+}
+
+/** AWS's wording, with the figures. */
+function dataLimitMessage(stateName: string, what: string, bytes: number): string {
+  return `The state/task '${stateName}' ${what} with a size exceeding the maximum number of bytes service limit (${bytes} bytes; the limit is ${maxPayloadBytes}).`;
+}
+
+const overLimit = (text: string) => Buffer.byteLength(text) > maxPayloadBytes;
 
 function namedError(name: string, message: string): Error {
   const error = new Error(message);
@@ -434,6 +455,10 @@ export class LocalStepFunctions extends EventEmitter<{
     const name = request.name ?? randomUUID();
     validateExecutionName(name);
     const inputText = request.input ?? '{}';
+    if (overLimit(inputText))
+      throw new ValidationError(
+        `input must be at most ${maxPayloadBytes} bytes of UTF-8, got ${Buffer.byteLength(inputText)}`,
+      );
     let input: JsonValue;
     try {
       input = JSON.parse(inputText) as JsonValue;
@@ -615,6 +640,10 @@ export class LocalStepFunctions extends EventEmitter<{
 
   /** `SendTaskSuccess`: `output` is the task's result as JSON text. */
   sendTaskSuccess(taskToken: string, output: string): void {
+    if (overLimit(output))
+      throw new ValidationError(
+        `output must be at most ${maxPayloadBytes} bytes of UTF-8, got ${Buffer.byteLength(output)}`,
+      );
     const task = this.pendingTaskOf(taskToken);
     let value: JsonValue;
     try {
@@ -713,28 +742,40 @@ export class LocalStepFunctions extends EventEmitter<{
       case 'StateEntered': {
         if (event.state.type === 'Task') execution.stateInputs.set(event.state.name, event.state.input);
         const type = stateEventType(event.state.type, 'Entered');
+        const input = JSON.stringify(event.state.input);
         if (type)
           this.record(execution, {
             type,
             stateEnteredEventDetails: {
               name: event.state.name,
-              input: JSON.stringify(event.state.input),
+              input,
               inputDetails: { truncated: false },
             },
           });
+        if (overLimit(input))
+          this.failOnDataLimit(
+            execution,
+            dataLimitMessage(event.state.name, 'has an input', Buffer.byteLength(input)),
+          );
         return;
       }
       case 'StateExited': {
         const type = stateEventType(event.state.type, 'Exited');
+        const output = JSON.stringify(event.state.output ?? null);
         if (type)
           this.record(execution, {
             type,
             stateExitedEventDetails: {
               name: event.state.name,
-              output: JSON.stringify(event.state.output ?? null),
+              output,
               outputDetails: { truncated: false },
             },
           });
+        if (overLimit(output))
+          this.failOnDataLimit(
+            execution,
+            dataLimitMessage(event.state.name, 'has an output', Buffer.byteLength(output)),
+          );
         return;
       }
       case 'MapIterationStarted':
@@ -783,6 +824,9 @@ export class LocalStepFunctions extends EventEmitter<{
       : undefined;
     const kind = resourceKind(spec.resource);
     const inputText = JSON.stringify(input);
+    if (execution.dataLimitExceeded) throw dataLimitError(execution.dataLimitExceeded);
+    if (overLimit(inputText))
+      throw dataLimitError(dataLimitMessage(spec.stateName, 'has parameters', Buffer.byteLength(inputText)));
     if (kind.kind === 'lambda') {
       this.record(execution, {
         type: 'LambdaFunctionScheduled',
@@ -865,6 +909,16 @@ export class LocalStepFunctions extends EventEmitter<{
               this.failTask(
                 task,
                 namedError('States.Runtime', `task result is not JSON: ${String(error)}`),
+                'failed',
+              );
+              return;
+            }
+            if (overLimit(text)) {
+              this.failTask(
+                task,
+                dataLimitError(
+                  dataLimitMessage(spec.stateName, 'returned a result', Buffer.byteLength(text)),
+                ),
                 'failed',
               );
               return;
@@ -1009,6 +1063,14 @@ export class LocalStepFunctions extends EventEmitter<{
     }
   }
 
+  /** A state's data passed the limit: nothing more runs, and the execution fails with it. */
+  private failOnDataLimit(execution: RunningExecution, message: string): void {
+    if (execution.dataLimitExceeded !== undefined) return;
+    execution.dataLimitExceeded = message;
+    this.beginClosing(execution);
+    execution.abort();
+  }
+
   private beginClosing(execution: RunningExecution, stop?: StopRequest): void {
     if (stop && !execution.closing) execution.stopRequest = stop;
     execution.closing = true;
@@ -1030,6 +1092,8 @@ export class LocalStepFunctions extends EventEmitter<{
     try {
       this.beginClosing(execution);
       await execution.eventsDrained;
+      if (execution.dataLimitExceeded !== undefined)
+        final = { status: 'FAILED', error: 'States.DataLimitExceeded', cause: execution.dataLimitExceeded };
       this.recordExecutionEnd(execution, final);
       stopDate = new Date();
       writeStoredExecution(this.dataDir, this.recordOf(execution, { ...final, stopDate }));

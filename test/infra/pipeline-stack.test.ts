@@ -22,6 +22,7 @@ import './suites/approval.ts';
 import './suites/demo.ts';
 import './suites/lint.ts';
 import './suites/review.ts';
+import './suites/task-stopped.ts';
 
 let app: App;
 let stack: PipelineStack;
@@ -270,7 +271,8 @@ describe('least privilege of the runner and the Lambdas', () => {
 describe('Lambdas', () => {
   it('run Node.js 22 on arm64 with source maps and Powertools settings', () => {
     const fns = template.findResources('AWS::Lambda::Function');
-    expect(Object.keys(fns)).toHaveLength(7);
+    // Seven pipeline Lambdas and the task-stopped handler.
+    expect(Object.keys(fns)).toHaveLength(8);
     for (const fn of Object.values(fns) as { Properties: Record<string, unknown> }[]) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',

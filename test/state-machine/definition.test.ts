@@ -92,6 +92,24 @@ describe('pipeline.asl.json', () => {
     }
   });
 
+  it('gives each runner state a heartbeat allowance that covers a slow Fargate start', () => {
+    // Measured RunTask → RUNNING on Fargate: ~30 s for small images, 55 s for a 2.7 GB one, reports
+    // of up to 3 minutes for large images (docs/runner.md, "Heartbeats"). The runner beats at start,
+    // then every 20 s (STEPLINE_HEARTBEAT_SECONDS).
+    const slowFargateStartSeconds = 180;
+    const heartbeatIntervalSeconds = 20;
+    const runnerStates = Object.entries(definition.States).filter(
+      ([, state]) => state.Resource === 'arn:aws:states:::ecs:runTask.waitForTaskToken',
+    );
+    expect(runnerStates.map(([name]) => name)).toEqual(['Build', 'Test', 'PublishImage']);
+    for (const [name, state] of runnerStates) {
+      expect(state.HeartbeatSeconds as number, name).toBeGreaterThanOrEqual(
+        slowFargateStartSeconds + 2 * heartbeatIntervalSeconds,
+      );
+      expect(state.Comment, name).toContain(`HeartbeatSeconds ${state.HeartbeatSeconds}`);
+    }
+  });
+
   it('lists exactly the placeholders the file uses', () => {
     expect([...placeholdersIn(readDefinition())].sort()).toEqual([...placeholders].sort());
   });

@@ -51,20 +51,20 @@ describe('fetchSource', () => {
     expect([...stored.keys()].every((path) => !path.startsWith('acme-service'))).toBe(true);
   });
 
-  it('stores the validated stepline.yml as JSON and returns it with the result', async () => {
+  it('stores the validated stepline.yml as JSON and returns its key, not the config itself', async () => {
     const result = await fetchSource({ push: pushOf(goodSha), run }, deps);
 
     const stored = JSON.parse(
       (await getObjectBytes(s3.client, s3.bucket, result.configKey)).toString('utf8'),
     );
     expect(result.configKey).toBe(`runs/${run.name}/stepline.json`);
-    expect(stored).toEqual(result.config);
-    expect(result).toMatchObject({
-      bucket: s3.bucket,
-      commit: goodSha,
-      files: 3,
-      config: { build: { commands: ['npm ci'], timeout: 900 }, test: { commands: ['npm test'] } },
+    expect(stored).toMatchObject({
+      build: { commands: ['npm ci'], timeout: 900 },
+      test: { commands: ['npm test'] },
     });
+    expect(result).toMatchObject({ bucket: s3.bucket, commit: goodSha, files: 3 });
+    expect(result).not.toHaveProperty('config');
+    expect(result.configBytes).toBe(JSON.stringify(stored).length);
     expect(result.sizeBytes).toBeGreaterThan(0);
   });
 

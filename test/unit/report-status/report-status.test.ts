@@ -66,6 +66,22 @@ describe('reportStatus', () => {
     expect(result.description).toBe('PipelineConfigError: stepline.yml has 2 problems:');
   });
 
+  it('reads the push, run and failure from the whole state when the final reports pass only it', async () => {
+    const { published, deps } = recorder();
+    const push = makePush({ after: 'f'.repeat(40) });
+    const state = {
+      push,
+      run,
+      source: { sourceKey: 'k', configKey: 'c' },
+      failure: { Error: 'BuildFailedError', Cause: 'npm run build exited 2' },
+    };
+
+    const result = await reportStatus({ status: 'failure', state }, deps);
+
+    expect(published[0]?.status).toMatchObject({ sha: 'f'.repeat(40), state: 'failure' });
+    expect(result.description).toBe('BuildFailedError: npm run build exited 2');
+  });
+
   it('describes a failure whose cause is plain text by its first non-empty line', () => {
     expect(describeStatus('failure', { Error: 'TestsFailedError', Cause: '\n3 tests failed\nsee log' })).toBe(
       'TestsFailedError: 3 tests failed',
