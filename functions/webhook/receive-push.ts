@@ -12,8 +12,15 @@ import { adapters, type Headers, type NormalizedPush } from './providers.ts';
 import { verifySignature } from './signature.ts';
 import { whyNotTriggered } from './triggers.ts';
 
-/** Deliveries above this size are refused with 413 before anything else is done with them. */
-export const MAX_BODY_BYTES = 25 * 1024 * 1024;
+/**
+ * Deliveries above this size are refused with 413 before anything else is done with them. On AWS
+ * the body reaches this Lambda inside API Gateway's event, JSON-escaped (a push payload grows by
+ * about a tenth), and a synchronous invoke carries at most 6 MB (6,291,456 bytes): 4 MiB leaves
+ * that room, so the check can run. Larger bodies never get here on AWS: up to 10 MB the invoke is
+ * refused and API Gateway answers its own 5xx; above 10 MB API Gateway answers 413 itself
+ * (docs/webhooks.md, "Replies"). GitHub caps deliveries at 25 MB; real pushes are far smaller.
+ */
+export const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 /** One HTTP delivery as it reached `POST /webhooks/{provider}`. */
 export interface RawRequest {

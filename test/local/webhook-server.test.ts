@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { MAX_BODY_BYTES } from '#functions/webhook/receive-push.ts';
 import { localDefaultConfig, startWebhookServer, type WebhookServer } from '#local/webhook-server.ts';
 import { fixture, sign } from '../unit/webhook/helpers.ts';
 
@@ -128,11 +129,11 @@ describe('local webhook server', () => {
     expect(await response.text()).toBe('<p>approval abc-123 t0k</p>');
   });
 
-  it('answers 413 to a declared body over 25 MB without reading it', async () => {
+  it('answers 413 to a declared body over the webhook limit (4 MiB) without reading it', async () => {
     const status = await new Promise<number>((resolve, reject) => {
       const req = request(`${server.url}/webhooks/github`, {
         method: 'POST',
-        headers: { 'content-length': String(25 * 1024 * 1024 + 1), 'content-type': 'application/json' },
+        headers: { 'content-length': String(MAX_BODY_BYTES + 1), 'content-type': 'application/json' },
       });
       req.on('response', (res) => {
         res.resume();
@@ -147,7 +148,7 @@ describe('local webhook server', () => {
     expect(send).not.toHaveBeenCalled();
   });
 
-  it('answers 413 to a chunked body that grows past 25 MB', async () => {
+  it('answers 413 to a chunked body that grows past the webhook limit', async () => {
     const status = await new Promise<number>((resolve, reject) => {
       const req = request(`${server.url}/webhooks/github`, {
         method: 'POST',
@@ -162,7 +163,7 @@ describe('local webhook server', () => {
       const chunk = Buffer.alloc(1024 * 1024, 0x20);
       let sent = 0;
       const pump = () => {
-        while (sent < 30 && !req.destroyed) {
+        while (sent * chunk.length <= MAX_BODY_BYTES + chunk.length && !req.destroyed) {
           sent += 1;
           if (!req.write(chunk)) return void req.once('drain', pump);
         }

@@ -3,6 +3,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createHandler, toRawRequest } from '#functions/webhook/create-handler.ts';
+import { MAX_BODY_BYTES } from '#functions/webhook/receive-push.ts';
 import { config, fixture, STATE_MACHINE_ARN, secrets, sign, testLogger } from './helpers.ts';
 
 function silentLogger() {
@@ -12,6 +13,9 @@ function silentLogger() {
 }
 
 const sfnMock = mockClient(SFNClient);
+
+/** Lambda's request payload limit for a synchronous invoke (6 MB), as API Gateway invokes the webhook. */
+const lambdaSyncInvokeLimit = 6 * 1024 * 1024;
 
 const context = {
   functionName: 'stepline-webhook',
@@ -89,6 +93,40 @@ describe('webhook Lambda handler', () => {
     expect(JSON.parse(result.body!)).toMatchObject({
       executionName: 'github-72d3162e-cc78-11e3-81ab-4c9367dc0958',
     });
+  });
+
+  it('accepts bodies only up to a size whose API Gateway event a synchronous Lambda invoke can carry', () => {
+    // A push payload at the limit: the fixture's commits repeated, as a long push would list them.
+    const payload = JSON.parse(fixture('github-push.json').toString('utf8')) as { commits: unknown[] };
+    const commit = JSON.stringify(payload.commits[0]);
+    const count = Math.floor((MAX_BODY_BYTES - fixture('github-push.json').length) / (commit.length + 1));
+    payload.commits = Array.from({ length: count }, () => payload.commits[0]);
+    const body = Buffer.from(JSON.stringify(payload));
+    const event = apiGatewayEvent(
+      'github',
+      body,
+      { ...sign.github(body), 'user-agent': 'GitHub-Hookshot/abc' },
+      false,
+    );
+
+    expect(body.length).toBeLessThanOrEqual(MAX_BODY_BYTES);
+    expect(body.length).toBeGreaterThan(MAX_BODY_BYTES * 0.99);
+    expect(Buffer.byteLength(JSON.stringify(event))).toBeLessThan(lambdaSyncInvokeLimit);
+  });
+
+  it('answers 413 itself to a body just over the limit', async () => {
+    const body = Buffer.alloc(MAX_BODY_BYTES + 1, 0x20);
+    const handler = createHandler({
+      sfn: new SFNClient({ region: 'eu-west-1' }),
+      stateMachineArn: STATE_MACHINE_ARN,
+      config,
+      resolveSecret: async () => secrets.github,
+      logger: silentLogger(),
+    });
+
+    const result = await handler(apiGatewayEvent('github', body, sign.github(body), false), context);
+
+    expect(result.statusCode).toBe(413);
   });
 
   it('reads the provider from the route parameter and lower-cases header names', () => {

@@ -688,7 +688,7 @@ describe('refused deliveries', () => {
     expect(reply.statusCode).toBe(404);
   });
 
-  it('answers 413 for a body over 25 MB', async () => {
+  it('answers 413 for a body over 4 MiB', async () => {
     const body = Buffer.alloc(MAX_BODY_BYTES + 1, 0x20);
 
     const reply = await receivePush(request('github', body, sign.github(body)), deps());
