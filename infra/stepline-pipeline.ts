@@ -8,8 +8,7 @@ import {
   type ThrottleSettings,
 } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
-import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type { Alarm } from 'aws-cdk-lib/aws-cloudwatch';
 import {
   FlowLogDestination,
   FlowLogTrafficType,
@@ -30,8 +29,6 @@ import {
   LogDrivers,
   OperatingSystemFamily,
 } from 'aws-cdk-lib/aws-ecs';
-import { Rule } from 'aws-cdk-lib/aws-events';
-import { SnsTopic } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import {
@@ -42,8 +39,7 @@ import {
   ObjectOwnership,
 } from 'aws-cdk-lib/aws-s3';
 import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
-import { Topic } from 'aws-cdk-lib/aws-sns';
-import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { Topic } from 'aws-cdk-lib/aws-sns';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { DeploymentConfig } from '#shared/deployment-config.ts';
@@ -58,6 +54,7 @@ import {
 } from './config.ts';
 import { type BaseImageSource, ImageRepositories } from './image-repositories.ts';
 import { resourceFinding, suppress } from './nag.ts';
+import { addNotifications } from './notifications.ts';
 import { repoRoot, runnerContextExcludes } from './paths.ts';
 import { PipelineFunction } from './pipeline-function.ts';
 import { TaskStoppedHandler } from './task-stopped.ts';
@@ -191,6 +188,8 @@ export class StepLinePipeline extends Construct {
   readonly runnerSecurityGroups: readonly ISecurityGroup[];
   readonly vpc: IVpc;
   readonly topic: Topic;
+  /** The alarms that notify {@link topic}: failed executions, HTTP API 5xx. */
+  readonly alarms: readonly Alarm[];
   /** Fails a runner state at once when its task stops without reporting (out of memory, image pull). */
   readonly taskStopped: TaskStoppedHandler;
   /** Secrets by name, created or imported. */
@@ -601,48 +600,14 @@ export class StepLinePipeline extends Construct {
       logLevel,
     });
 
-    // Notifications
-    this.topic = new Topic(this, 'NotificationTopic', {
-      displayName: 'Stepline pipeline notifications',
-      enforceSSL: true,
+    // Notifications (in this construct's scope: the topic and its subscriptions keep their ids)
+    const notifications = addNotifications(this, {
+      stateMachine: this.stateMachine,
+      api: this.api,
+      emails: config.notificationEmails,
     });
-    suppress(this.topic, [
-      {
-        id: 'AwsSolutions-SNS2',
-        reason:
-          'Messages carry only execution ARNs and states, no secrets; EventBridge and CloudWatch alarms cannot publish to a topic under the aws/sns key, and a customer key costs per month.',
-      },
-    ]);
-    for (const email of config.notificationEmails) this.topic.addSubscription(new EmailSubscription(email));
-    new Rule(this, 'ExecutionFailedRule', {
-      description: 'A Stepline pipeline execution failed, timed out or was aborted',
-      eventPattern: {
-        source: ['aws.states'],
-        detailType: ['Step Functions Execution Status Change'],
-        detail: {
-          status: ['FAILED', 'TIMED_OUT', 'ABORTED'],
-          stateMachineArn: [this.stateMachine.stateMachineArn],
-        },
-      },
-      targets: [new SnsTopic(this.topic)],
-    });
-    const alarmAction = new SnsAction(this.topic);
-    new Alarm(this, 'ExecutionsFailedAlarm', {
-      alarmDescription: 'Stepline pipeline executions failed',
-      metric: this.stateMachine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    }).addAlarmAction(alarmAction);
-    new Alarm(this, 'Api5xxAlarm', {
-      alarmDescription: 'The Stepline HTTP API answered with 5xx errors',
-      metric: this.api.metricServerError({ period: Duration.minutes(5), statistic: 'Sum' }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    }).addAlarmAction(alarmAction);
+    this.topic = notifications.topic;
+    this.alarms = notifications.alarms;
 
     if (stateMachineLogLevel !== LogLevel.ALL) {
       suppress(this.stateMachine, [

@@ -142,3 +142,85 @@ describe('state machine permissions as AWS documents them for the integrations u
     }
   });
 });
+
+describe('notifications (issue 10)', () => {
+  it('lets CloudWatch publish to the topic for exactly the stack’s alarms, so alarm emails arrive', () => {
+    const { stack, template } = synth();
+    const topic = stack.resolve(stack.pipeline.topic.topicArn);
+    const [policy] = Object.values(template.findResources('AWS::SNS::TopicPolicy')) as {
+      Properties: { PolicyDocument: { Statement: (Statement & { Principal?: unknown })[] } };
+    }[];
+    const fromCloudWatch = policy!.Properties.PolicyDocument.Statement.filter(
+      (s) => s.Effect === 'Allow' && JSON.stringify(s.Principal).includes('cloudwatch.amazonaws.com'),
+    );
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as {
+      Properties: { AlarmName: string; AlarmActions: unknown[] };
+    }[];
+
+    // The topic policy replaces SNS's default one, which let the account's alarms publish.
+    expect(fromCloudWatch).toHaveLength(1);
+    const [allow] = fromCloudWatch;
+    expect(actions(allow!)).toEqual(['sns:Publish']);
+    expect(resources(allow!)).toEqual([topic]);
+    expect(allow!.Condition?.StringEquals).toEqual({ 'aws:SourceAccount': { Ref: 'AWS::AccountId' } });
+    const sourceArns = JSON.stringify(allow!.Condition?.ArnEquals);
+    expect(alarms.map((a) => a.Properties.AlarmName).sort()).toEqual([
+      'Stepline-api-5xx',
+      'Stepline-executions-failed',
+    ]);
+    for (const alarm of alarms) {
+      expect(alarm.Properties.AlarmActions).toEqual([topic]);
+      expect(sourceArns).toContain(`:alarm:${alarm.Properties.AlarmName}"`);
+    }
+    expect(sourceArns).toContain(':cloudwatch:');
+  });
+
+  it('sends the execution’s ARN, name, status, state machine, times, error name and a console link, never its input, output or cause', () => {
+    const { template } = synth();
+    const [rule] = Object.values(
+      template.findResources('AWS::Events::Rule', {
+        Properties: { EventPattern: { source: ['aws.states'] } },
+      }),
+    ) as {
+      Properties: {
+        Targets: {
+          Input?: unknown;
+          InputPath?: unknown;
+          InputTransformer?: { InputPathsMap: Record<string, string>; InputTemplate: unknown };
+        }[];
+      };
+    }[];
+    const [target] = rule!.Properties.Targets;
+
+    // Without a transformer EventBridge sends the whole event, input and output included.
+    expect(target!.InputTransformer).toBeDefined();
+    expect(target!.Input).toBeUndefined();
+    expect(target!.InputPath).toBeUndefined();
+    const paths = Object.values(target!.InputTransformer!.InputPathsMap).sort();
+    expect(paths).toEqual(
+      [
+        '$.detail.executionArn',
+        '$.detail.name',
+        '$.detail.status',
+        '$.detail.stateMachineArn',
+        '$.detail.startDate',
+        '$.detail.stopDate',
+        '$.detail.error',
+        '$.time',
+      ].sort(),
+    );
+    const template_ = JSON.stringify(target!.InputTransformer!.InputTemplate);
+    expect(template_).toContain('.console.aws.amazon.com/states/home?region=');
+    expect(template_).toContain('#/v2/executions/details/<detail-executionArn>');
+    for (const key of [
+      '"execution',
+      '"name',
+      '"status',
+      '"stateMachine',
+      '"startDate',
+      '"stopDate',
+      '"error',
+    ])
+      expect(template_).toContain(key);
+  });
+});
