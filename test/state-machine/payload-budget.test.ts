@@ -204,8 +204,12 @@ async function runWorstCase({ failAt }: Scenario) {
   const approval: TaskHandler = async (_input, ctx) => {
     setImmediate(() => {
       if (failAt === 'RequestApproval') {
-        const error = new ApprovalRejectedError(`Rejected by ${approver}: ${comment}`);
-        engine.sendTaskFailure(ctx.taskToken!, error.name, error.message);
+        // As the approval API sends it: the comment whole (cut to its own budget), not an error message.
+        engine.sendTaskFailure(
+          ctx.taskToken!,
+          new ApprovalRejectedError('').name,
+          `Rejected by ${approver}: ${comment}`,
+        );
       } else {
         engine.sendTaskSuccess(
           ctx.taskToken!,
@@ -309,6 +313,8 @@ describe('the execution state under the worst case', () => {
       Cause: failureCause(new ImagePublishFailedError(nasty(100_000)), nasty(1_000_000)),
     };
     expect(jsonBytes(runnerFailure)).toBeLessThanOrEqual(payloadBudget.caughtError);
+    const rejection = { Error: 'ApprovalRejectedError', Cause: `Rejected by ${approver}: ${comment}` };
+    expect(jsonBytes(rejection)).toBeLessThanOrEqual(payloadBudget.caughtError);
     const lambda = lambdaFailure(new DeploymentFailedError(nasty(100_000)));
     expect(jsonBytes({ Error: lambda.name, Cause: lambda.message })).toBeLessThanOrEqual(
       payloadBudget.caughtError,
