@@ -182,13 +182,13 @@ class Check {
       ? ` (${this.path}.timeoutSeconds = ${this.resolved.target.timeoutSeconds})`
       : '';
     return new DeploymentTimedOutError(
-      `${this.what()} did not complete by its deadline ${this.state.deadline}${limit}; ${restored}. ECS service events since ${this.state.startedAt}:${quoteEvents(serviceEventsSince(service, this.state.startedAt))}`,
+      `${this.what()} did not complete by its deadline ${this.state.deadline}${limit}; ${restored}. ECS service events since ${this.state.startedAt}:${quoteEvents(serviceEventsSince(service, this.state.startedAt, 5))}`,
     );
   }
 
   failed(service: Service, why: string): DeploymentFailedError {
     return new DeploymentFailedError(
-      `${this.what()} failed: ${why}. ECS service events since ${this.state.startedAt}:${quoteEvents(serviceEventsSince(service, this.state.startedAt))}`,
+      `${this.what()} failed: ${why}. ECS service events since ${this.state.startedAt}:${quoteEvents(serviceEventsSince(service, this.state.startedAt, 5))}`,
     );
   }
 

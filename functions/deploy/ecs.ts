@@ -343,14 +343,22 @@ const eventSkewMs = 5_000;
  * The service's events since `since`, oldest first, at most `limit`, as `<ISO time> <ECS message>`:
  * ECS's own words for what happened to a rollout.
  */
-export function serviceEventsSince(service: Service, since: string, limit = 10): string[] {
+export function serviceEventsSince(service: Service, since: string, limit = 15): string[] {
   const from = Date.parse(since) - eventSkewMs;
-  return (service.events ?? [])
+  const all = (service.events ?? [])
     .filter((event) => event.createdAt === undefined || event.createdAt.getTime() >= from)
-    .sort((a, b) => (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0))
+    .sort((a, b) => (a.createdAt?.getTime() ?? 0) - (b.createdAt?.getTime() ?? 0));
+  // The events that explain a failure win over routine ones: a failure's message has a budget
+  // (#shared/payload-budget.ts), and tasks started by a rollback would otherwise crowd out
+  // "deployment failed".
+  const explaining = all.filter((event) => explainsFailure.test(event.message ?? ''));
+  return (explaining.length > 0 ? explaining : all)
     .slice(-limit)
     .map((event) => `${event.createdAt?.toISOString() ?? '(no time)'} ${event.message ?? ''}`.trim());
 }
+
+const explainsFailure =
+  /deployment failed|rolling back|unhealthy|failed|exited|essential container|CannotPull/i;
 
 /** `events` as the indented lines an error message quotes. */
 export function quoteEvents(events: readonly string[]): string {
