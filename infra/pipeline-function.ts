@@ -12,7 +12,12 @@ import { repoRoot } from './paths.ts';
 export interface PipelineFunctionProps {
   /** Folder under `functions/` whose `handler.ts` exports `handler`. */
   readonly folder: string;
-  /** Extra environment variables; `NODE_OPTIONS` and the Powertools variables are always set. */
+  /**
+   * The file bundled instead of `functions/<folder>/handler.ts` (the cold-start benchmark's floor).
+   * @default - `functions/<folder>/handler.ts`
+   */
+  readonly entry?: string;
+  /** Extra environment variables; the Powertools variables are always set. */
   readonly environment?: Readonly<Record<string, string>>;
   /** @default Duration.seconds(30) */
   readonly timeout?: Duration;
@@ -28,13 +33,30 @@ export interface PipelineFunctionProps {
   readonly description?: string;
 }
 
-/** esbuild options every Stepline Lambda is bundled with: ESM for Node 22, readable stack traces, class names kept. */
+/**
+ * esbuild options every Stepline Lambda is bundled with, for Node 22 on Lambda; `npm run
+ * bench:cold-start` synthesizes the stack and times these bundles, and test/infra checks the asset.
+ * - ESM, `module` before `main`: packages' ES builds, which esbuild can tree-shake.
+ * - Minified: less for Node to read and compile at every cold start.
+ * - `keepNames`: class and function names survive minification; the state machine matches errors
+ *   by name (the error classes also set literal names).
+ * - The AWS SDK bundled rather than taken from the runtime: one file, only the commands used, and
+ *   the version the tests ran instead of whichever the runtime ships. Loading the runtime's copy
+ *   file by file took longer than the whole of a bundled client.
+ * - A source map next to the bundle (without the sources) but no `--enable-source-maps`: Node
+ *   would read and parse the map at every cold start, a fifth more init time for every function.
+ *   `keepNames` keeps function names in stack traces; the map turns their minified positions back
+ *   into `functions/…` lines (docs/aws.md, "Cold starts").
+ */
 export const bundlingOptions = {
-  keepNames: true,
-  sourceMap: true,
   format: OutputFormat.ESM,
   target: 'node22',
   mainFields: ['module', 'main'],
+  minify: true,
+  keepNames: true,
+  externalModules: [],
+  sourceMap: true,
+  sourcesContent: false,
   banner: "import { createRequire } from 'module';const require = createRequire(import.meta.url);",
 } as const;
 
@@ -61,7 +83,7 @@ export class PipelineFunction extends Construct {
     });
     this.logGroup.grantWrite(this.role);
     this.function = new NodejsFunction(this, 'Function', {
-      entry: join(repoRoot, 'functions', props.folder, 'handler.ts'),
+      entry: props.entry ?? join(repoRoot, 'functions', props.folder, 'handler.ts'),
       handler: 'handler',
       projectRoot: repoRoot,
       depsLockFilePath: join(repoRoot, 'package-lock.json'),
@@ -72,9 +94,8 @@ export class PipelineFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       ...(props.description === undefined ? {} : { description: props.description }),
-      bundling: { ...bundlingOptions, mainFields: [...bundlingOptions.mainFields] },
+      bundling: { ...bundlingOptions, mainFields: [...bundlingOptions.mainFields], externalModules: [] },
       environment: {
-        NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: `stepline-${props.folder}`,
         POWERTOOLS_LOG_LEVEL: props.logLevel ?? 'INFO',
         ...props.environment,

@@ -1,6 +1,6 @@
 import picomatch from 'picomatch';
-import { z } from 'zod';
-import { Provider } from './push-event.ts';
+import { Provider } from './provider.ts';
+import * as z from './zod-mini.ts';
 
 /**
  * Where a secret's value comes from. On AWS a deployment names Secrets Manager secrets; the
@@ -8,66 +8,86 @@ import { Provider } from './push-event.ts';
  * in logs or in the synthesized template.
  */
 export const SecretRef = z.union([
-  z.strictObject({ secretName: z.string().min(1) }),
-  z.strictObject({ env: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name') }),
-  z.strictObject({ value: z.string().min(1) }),
+  z.strictObject({ secretName: z.string().check(z.minLength(1)) }),
+  z.strictObject({
+    env: z.string().check(z.regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name')),
+  }),
+  z.strictObject({ value: z.string().check(z.minLength(1)) }),
 ]);
 export type SecretRef = z.infer<typeof SecretRef>;
 
-const Glob = z.string().min(1);
+const Glob = z.string().check(z.minLength(1));
 
 /** Which pushes start a run. Globs are picomatch patterns matched against the branch/tag name or path. */
 export const TriggerRules = z.strictObject({
   /** @default ["main"] */
-  branches: z.array(Glob).default(['main']),
+  branches: z._default(z.array(Glob), ['main']),
   /** @default [] (tag pushes do not start runs) */
-  tags: z.array(Glob).default([]),
-  paths: z
-    .strictObject({
+  tags: z._default(z.array(Glob), []),
+  paths: z._default(
+    z.strictObject({
       /** A push starts a run only if one changed path matches. @default ["**"] */
-      include: z.array(Glob).default(['**']),
+      include: z._default(z.array(Glob), ['**']),
       /** Changed paths matching these are ignored. @default [] */
-      exclude: z.array(Glob).default([]),
-    })
-    .default({ include: ['**'], exclude: [] }),
+      exclude: z._default(z.array(Glob), []),
+    }),
+    { include: ['**'], exclude: [] },
+  ),
 });
 export type TriggerRules = z.infer<typeof TriggerRules>;
 
 /** An IAM role ARN, as a task definition names its task and execution roles. */
 const RoleArn = z
   .string()
-  .regex(
-    /^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/,
-    'expected an IAM role ARN such as arn:aws:iam::123456789012:role/app',
+  .check(
+    z.regex(
+      /^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/,
+      'expected an IAM role ARN such as arn:aws:iam::123456789012:role/app',
+    ),
   );
+
+const NonEmpty = z.string().check(z.minLength(1));
+/** A whole number from `min` to `max` (`z.number().int().min(min).max(max)`). */
+const integer = (min: number, max?: number, maxMessage?: string) =>
+  z
+    .number()
+    .check(
+      z.int(),
+      z.minimum(min),
+      ...(max === undefined ? [] : [maxMessage === undefined ? z.maximum(max) : z.maximum(max, maxMessage)]),
+    );
+const Url = z.url();
+const Email = z.email();
+/** `z.number().int().positive()` */
+const Positive = z.number().check(z.int(), z.positive());
 
 /** One ECS service a pipeline rolls out to. Fixed by the deployment, never by the pushed repo. */
 export const EcsTarget = z.strictObject({
-  cluster: z.string().min(1),
-  service: z.string().min(1),
+  cluster: NonEmpty,
+  service: NonEmpty,
   /** Container in the task definition whose image is replaced. */
-  container: z.string().min(1),
+  container: NonEmpty,
   /** A URL that must answer 2xx once the rollout has completed; else the rollout is rolled back. */
-  smokeUrl: z.url().optional(),
+  smokeUrl: z.optional(Url),
   /** Like `smokeUrl`, as a path on the service's URL (e.g. `/healthz`). */
-  smokePath: z.string().startsWith('/').optional(),
+  smokePath: z.optional(z.string().check(z.startsWith('/'))),
   /** The service's URL, shown in `stepline run`, the approval email and the console. */
-  url: z.url().optional(),
+  url: z.optional(Url),
   /** ECS `deploymentConfiguration.minimumHealthyPercent`. @default 100 */
-  minimumHealthyPercent: z.number().int().min(0).max(100).default(100),
+  minimumHealthyPercent: z._default(integer(0, 100), 100),
   /** ECS `deploymentConfiguration.maximumPercent`. @default 200 */
-  maximumPercent: z.number().int().min(100).max(200).default(200),
+  maximumPercent: z._default(integer(100, 200), 200),
   /** Tasks the service runs; unset keeps the service's own desired count. */
-  desiredCount: z.number().int().min(0).optional(),
+  desiredCount: z.optional(integer(0)),
   /** Seconds a rollout may take before it is rolled back explicitly. @default 900 */
-  timeoutSeconds: z.number().int().positive().default(900),
+  timeoutSeconds: z._default(Positive, 900),
   /**
    * The task role of the service's task definition. On AWS the stack needs it (with
    * `executionRoleArn`) to allow `iam:PassRole` for exactly these roles; locally it is unused.
    */
-  taskRoleArn: RoleArn.optional(),
+  taskRoleArn: z.optional(RoleArn),
   /** The execution role of the service's task definition (pulls the image, writes logs). See `taskRoleArn`. */
-  executionRoleArn: RoleArn.optional(),
+  executionRoleArn: z.optional(RoleArn),
 });
 export type EcsTarget = z.infer<typeof EcsTarget>;
 
@@ -78,39 +98,39 @@ export type Environment = z.infer<typeof Environment>;
 /** An image repository name as ECR and the OCI distribution spec accept it. */
 export const ImageRepositoryName = z
   .string()
-  .regex(
-    /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/,
-    'expected a lowercase image repository name such as "acme/hello-service"',
+  .check(
+    z.regex(
+      /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/,
+      'expected a lowercase image repository name such as "acme/hello-service"',
+    ),
   );
 
 export const RepositoryConfig = z.strictObject({
   provider: Provider,
   /** `owner/name` as the provider spells it; a picomatch glob such as `acme/*` is allowed locally. */
-  name: z.string().min(1),
+  name: NonEmpty,
   webhookSecret: SecretRef,
   /** Token for the provider's archive and commit-status APIs. */
-  providerToken: SecretRef.optional(),
+  providerToken: z.optional(SecretRef),
   /** Provider API base URL, for self-hosted GitLab, Gitea or Forgejo. */
-  apiUrl: z.url().optional(),
-  triggers: TriggerRules.default(TriggerRules.parse({})),
-  deploy: z
-    .strictObject({
-      staging: EcsTarget.optional(),
-      production: EcsTarget.optional(),
-    })
-    .optional(),
+  apiUrl: z.optional(Url),
+  triggers: z._default(TriggerRules, TriggerRules.parse({})),
+  deploy: z.optional(
+    z.strictObject({
+      staging: z.optional(EcsTarget),
+      production: z.optional(EcsTarget),
+    }),
+  ),
   /** Where PublishImage pushes this repository's image. @default the repository's `owner/name`, lowercased */
-  image: z.strictObject({ repository: ImageRepositoryName }).optional(),
+  image: z.optional(z.strictObject({ repository: ImageRepositoryName })),
   /** Email addresses asked to approve production rollouts. */
-  approvers: z.array(z.email()).default([]),
+  approvers: z._default(z.array(Email), []),
   /** How long an approval request waits for a decision, 60 s to 7 days. @default 86400 (24 h) */
-  approvalTimeoutSeconds: z
-    .number()
-    .int()
-    .min(60)
+  approvalTimeoutSeconds: z._default(
     // The state machine's own TimeoutSeconds is 8 days: a longer wait would be cut off by it.
-    .max(7 * 86400, 'at most 604800 (7 days): an execution may run at most 8 days')
-    .default(86400),
+    integer(60, 7 * 86400, 'at most 604800 (7 days): an execution may run at most 8 days'),
+    86400,
+  ),
 });
 export type RepositoryConfig = z.infer<typeof RepositoryConfig>;
 
@@ -119,11 +139,10 @@ export type RepositoryConfig = z.infer<typeof RepositoryConfig>;
  * (`stepline.config.json`). It decides which repositories may run and where they deploy.
  */
 export const DeploymentConfig = z.strictObject({
-  $schema: z.string().optional(),
-  repositories: z
-    .array(RepositoryConfig)
-    .min(1, 'name at least one repository')
-    .superRefine((repositories, ctx) => {
+  $schema: z.optional(z.string()),
+  repositories: z.array(RepositoryConfig).check(
+    z.minLength(1, 'name at least one repository'),
+    z.superRefine((repositories, ctx) => {
       // Every step looks a push's repository up by provider and name: one entry each, or steps could disagree.
       const seen = new Map<string, number>();
       repositories.forEach((repository, index) => {
@@ -138,14 +157,15 @@ export const DeploymentConfig = z.strictObject({
           });
       });
     }),
+  ),
   /** Days run artifacts and logs are kept in the artifact bucket. @default 30 */
-  artifactRetentionDays: z.number().int().positive().default(30),
+  artifactRetentionDays: z._default(Positive, 30),
   /** Days build caches are kept. @default 14 */
-  cacheRetentionDays: z.number().int().positive().default(14),
+  cacheRetentionDays: z._default(Positive, 14),
   /** Emails subscribed to pipeline failure notifications. @default [] */
-  notificationEmails: z.array(z.email()).default([]),
+  notificationEmails: z._default(z.array(Email), []),
   /** The sender of approval and notification emails (an SES-verified identity on AWS). */
-  emailFrom: z.email().default('stepline@example.com'),
+  emailFrom: z._default(Email, 'stepline@example.com'),
 });
 export type DeploymentConfig = z.infer<typeof DeploymentConfig>;
 

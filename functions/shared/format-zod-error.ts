@@ -1,7 +1,7 @@
-import type { z } from 'zod';
+import type * as core from 'zod/v4/core';
 
 /** Renders a zod error as one line per problem: `build.commands[2]: expected string, received number`. */
-export function formatZodError(error: z.ZodError): string[] {
+export function formatZodError(error: core.$ZodError): string[] {
   return error.issues.map((issue) => `${formatPath(issue.path)}: ${issue.message}`);
 }
 

@@ -1,17 +1,21 @@
-import { z } from 'zod';
+import { Provider } from './provider.ts';
+import * as z from './zod-mini.ts';
 
-export const providers = ['github', 'gitlab', 'gitea', 'bitbucket'] as const;
-export const Provider = z.enum(providers);
-export type Provider = z.infer<typeof Provider>;
+// Kept in their own module so that code needing only the provider names does not build the push schemas.
+export { Provider, providers } from './provider.ts';
 
-const Sha = z.string().regex(/^[0-9a-f]{7,64}$/, {
-  error: (issue) => `expected a hex commit SHA, got ${JSON.stringify(issue.input)}`,
-});
+const Sha = z.string().check(
+  z.regex(/^[0-9a-f]{7,64}$/, {
+    error: (issue) => `expected a hex commit SHA, got ${JSON.stringify(issue.input)}`,
+  }),
+);
+
+const NonEmpty = z.string().check(z.minLength(1));
 
 export const PushCommit = z.object({
   id: Sha,
   message: z.string(),
-  author: z.object({ name: z.string(), email: z.string().optional() }),
+  author: z.object({ name: z.string(), email: z.optional(z.string()) }),
   timestamp: z.string(),
   url: z.string(),
   added: z.array(z.string()),
@@ -26,27 +30,27 @@ export type PushCommit = z.infer<typeof PushCommit>;
  */
 export const PushEvent = z.object({
   provider: Provider,
-  deliveryId: z.string().min(1),
+  deliveryId: NonEmpty,
   repository: z.object({
     /** `owner/name` (GitLab: the full namespace path). */
-    fullName: z.string().min(1),
-    cloneUrl: z.string().min(1),
+    fullName: NonEmpty,
+    cloneUrl: NonEmpty,
     /** As the provider's signed payload names it; empty when the provider does not say (Bitbucket). */
     defaultBranch: z.string(),
-    htmlUrl: z.string().optional(),
+    htmlUrl: z.optional(z.string()),
   }),
   /** Full ref, e.g. `refs/heads/main` or `refs/tags/v1.2.0`. */
-  ref: z.string().min(1),
+  ref: NonEmpty,
   refType: z.enum(['branch', 'tag']),
   /** Branch or tag name without the `refs/...` prefix. */
-  refName: z.string().min(1),
+  refName: NonEmpty,
   before: z.string(),
   /** The commit to build and report on (for an annotated tag: the commit the tag points to, never the tag object). */
   after: Sha,
   /** For an annotated tag push: the tag object the ref now points to (what the provider's `after` names). */
-  tagObject: Sha.optional(),
+  tagObject: z.optional(Sha),
   headCommit: PushCommit,
   commits: z.array(PushCommit),
-  pusher: z.object({ name: z.string(), email: z.string().optional() }),
+  pusher: z.object({ name: z.string(), email: z.optional(z.string()) }),
 });
 export type PushEvent = z.infer<typeof PushEvent>;

@@ -1,4 +1,3 @@
-import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import type { SecretRef } from './deployment-config.ts';
 
 /** A secret's value from its reference: webhook secrets and provider tokens alike. */
@@ -16,6 +15,9 @@ export function awsSecretResolver(env: NodeJS.ProcessEnv = process.env): Resolve
   return async (ref) => {
     if ('value' in ref) return ref.value;
     if ('env' in ref) return fromEnv(env, ref.env);
+    // Loaded at the first named secret, not at cold start: a function whose secrets are all
+    // `{env}`/`{value}` (or that fails before reading one) never pays for the client.
+    const { getSecret } = await import('@aws-lambda-powertools/parameters/secrets');
     const value = await getSecret(ref.secretName, { maxAge: SECRET_MAX_AGE_SECONDS });
     if (typeof value === 'string' && value !== '') return value;
     if (value instanceof Uint8Array && value.length > 0) return Buffer.from(value).toString('utf8');

@@ -1,15 +1,17 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { z } from 'zod';
 import { DeploymentConfigJson, parseEnv } from '#shared/env.ts';
 import { createLogger } from '#shared/logger.ts';
 import { awsSecretResolver } from '#shared/secrets.ts';
+import * as z from '#shared/zod-mini.ts';
 import { createHandler } from './create-handler.ts';
 
 export { createHandler } from './create-handler.ts';
 
-const StateMachineArn = z.string().regex(/^arn:[\w-]+:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/, {
-  message: 'expected a state machine ARN like arn:aws:states:<region>:<account>:stateMachine:<name>',
-});
+const StateMachineArn = z.string().check(
+  z.regex(/^arn:[\w-]+:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/, {
+    message: 'expected a state machine ARN like arn:aws:states:<region>:<account>:stateMachine:<name>',
+  }),
+);
 
 export const WebhookEnv = z.object({
   STATE_MACHINE_ARN: StateMachineArn,

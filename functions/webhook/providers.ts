@@ -1,6 +1,7 @@
-import { z } from 'zod';
+import type * as core from 'zod/v4/core';
 import { formatPath } from '#shared/format-zod-error.ts';
 import type { Provider, PushCommit, PushEvent } from '#shared/push-event.ts';
+import * as z from '#shared/zod-mini.ts';
 import type { SignatureScheme } from './signature.ts';
 
 /** A header as the handler looked for it: the name (for messages) and its value, if sent. */
@@ -41,10 +42,11 @@ export interface ProviderAdapter {
 }
 
 const ZERO_SHA = /^0+$/;
-const Sha = z.string().regex(/^[0-9a-f]{7,64}$/, 'expected a hex commit SHA');
+const Sha = z.string().check(z.regex(/^[0-9a-f]{7,64}$/, 'expected a hex commit SHA'));
+const NonEmpty = z.string().check(z.minLength(1));
 /** A file list; `null`/absent means the provider did not say, which is not the same as "none". */
-const Paths = z.array(z.string()).nullish();
-const Text = z.string().nullish();
+const Paths = z.nullish(z.array(z.string()));
+const Text = z.nullish(z.string());
 
 function firstHeader(headers: Headers, names: readonly string[]): HeaderValue {
   for (const name of names) {
@@ -54,7 +56,7 @@ function firstHeader(headers: Headers, names: readonly string[]): HeaderValue {
   return { name: names[0]!, value: undefined };
 }
 
-function invalid(error: z.ZodError): Normalized {
+function invalid(error: core.$ZodError): Normalized {
   const issue = error.issues[0]!;
   const field = formatPath(issue.path);
   return { kind: 'invalid', field, message: `${field}: ${issue.message}` };
@@ -100,41 +102,57 @@ function bareCommit(id: string, author: { name: string; email?: string }, url: s
   return { id, message: '', author, timestamp: '', url, added: [], modified: [], removed: [] };
 }
 
+/**
+ * A payload schema built on its provider's first delivery rather than at cold start: a delivery
+ * needs only its own provider's, and most deployments use one provider.
+ */
+function once<T>(build: () => T): () => T {
+  let built: T | undefined;
+  return () => {
+    built ??= build();
+    return built;
+  };
+}
+
 // GitHub and Gitea/Forgejo send the same push shape (Gitea copied GitHub's).
-const HubCommit = z.object({
-  id: Sha,
-  message: z.string(),
-  timestamp: z.string(),
-  url: z.string(),
-  author: z.object({ name: z.string(), email: Text }),
-  added: Paths,
-  modified: Paths,
-  removed: Paths,
-});
-type HubCommit = z.infer<typeof HubCommit>;
+const hubCommitSchema = once(() =>
+  z.object({
+    id: Sha,
+    message: z.string(),
+    timestamp: z.string(),
+    url: z.string(),
+    author: z.object({ name: z.string(), email: Text }),
+    added: Paths,
+    modified: Paths,
+    removed: Paths,
+  }),
+);
+type HubCommit = z.infer<ReturnType<typeof hubCommitSchema>>;
 
-const HubRepository = z.object({
-  full_name: z.string().min(1),
-  clone_url: z.string().min(1),
-  default_branch: Text,
-  html_url: Text,
-});
-
-const GitHubPush = z.object({
-  ref: z.string().min(1),
-  before: Sha,
-  after: Sha,
-  repository: HubRepository,
-  head_commit: HubCommit.nullish(),
-  commits: z.array(HubCommit).nullish(),
-  pusher: z.object({ name: z.string(), email: Text }),
-});
+const gitHubPushSchema = once(() =>
+  z.object({
+    ref: NonEmpty,
+    before: Sha,
+    after: Sha,
+    repository: z.object({
+      full_name: NonEmpty,
+      clone_url: NonEmpty,
+      default_branch: Text,
+      html_url: Text,
+    }),
+    head_commit: z.nullish(hubCommitSchema()),
+    commits: z.nullish(z.array(hubCommitSchema())),
+    pusher: z.object({ name: z.string(), email: Text }),
+  }),
+);
 
 // Gitea/Forgejo: GitHub's shape, plus a commit total and its own pusher fields.
-const GiteaPush = GitHubPush.extend({
-  total_commits: z.number().int().nullish(),
-  pusher: z.object({ login: Text, username: Text, full_name: Text, email: Text }),
-});
+const giteaPushSchema = once(() =>
+  z.extend(gitHubPushSchema(), {
+    total_commits: z.nullish(z.number().check(z.int())),
+    pusher: z.object({ login: Text, username: Text, full_name: Text, email: Text }),
+  }),
+);
 
 function hubCommit(c: HubCommit): PushCommit {
   return {
@@ -169,7 +187,7 @@ function repository(parts: RepositoryParts): PushEvent['repository'] {
 /** GitHub-shaped payloads (GitHub, Gitea, Forgejo) into one PushEvent. */
 function normalizeHub(
   provider: Provider,
-  body: z.infer<typeof GitHubPush> | z.infer<typeof GiteaPush>,
+  body: z.infer<ReturnType<typeof gitHubPushSchema>> | z.infer<ReturnType<typeof giteaPushSchema>>,
   deliveryId: string,
   pusher: { name: string; email?: string },
   pathsComplete: boolean,
@@ -224,7 +242,7 @@ export const github: ProviderAdapter = {
   delivery: (h) => firstHeader(h, ['x-github-delivery']),
   classify: (event) => (event === 'push' ? 'push' : event === 'ping' ? 'ping' : 'other'),
   normalize(payload, deliveryId) {
-    const parsed = GitHubPush.safeParse(payload);
+    const parsed = gitHubPushSchema().safeParse(payload);
     if (!parsed.success) return invalid(parsed.error);
     const body = parsed.data;
     const complete = (body.commits?.length ?? 0) < GITHUB_COMMIT_LIST_CAP;
@@ -240,7 +258,7 @@ export const gitea: ProviderAdapter = {
   delivery: (h) => firstHeader(h, ['x-gitea-delivery', 'x-forgejo-delivery']),
   classify: (event) => (event === 'push' ? 'push' : 'other'),
   normalize(payload, deliveryId) {
-    const parsed = GiteaPush.safeParse(payload);
+    const parsed = giteaPushSchema().safeParse(payload);
     if (!parsed.success) return invalid(parsed.error);
     const body = parsed.data;
     // "Test delivery" sends the branch head as both before and after; a real push always moves the ref.
@@ -253,28 +271,29 @@ export const gitea: ProviderAdapter = {
 };
 
 // GitLab's commit entries carry the same fields as GitHub's and Gitea's.
-const GitLabCommit = HubCommit;
 type GitLabCommit = HubCommit;
 
-const GitLabPush = z.object({
-  object_kind: z.enum(['push', 'tag_push']),
-  ref: z.string().min(1),
-  before: Sha.nullish(),
-  after: Sha.nullish(),
-  checkout_sha: Sha.nullish(),
-  user_name: z.string(),
-  user_username: Text,
-  user_email: Text,
-  project: z.object({
-    path_with_namespace: z.string().min(1),
-    git_http_url: z.string().min(1),
-    default_branch: Text,
-    web_url: Text,
+const gitLabPushSchema = once(() =>
+  z.object({
+    object_kind: z.enum(['push', 'tag_push']),
+    ref: NonEmpty,
+    before: z.nullish(Sha),
+    after: z.nullish(Sha),
+    checkout_sha: z.nullish(Sha),
+    user_name: z.string(),
+    user_username: Text,
+    user_email: Text,
+    project: z.object({
+      path_with_namespace: NonEmpty,
+      git_http_url: NonEmpty,
+      default_branch: Text,
+      web_url: Text,
+    }),
+    // Old GitLab versions send "" instead of an empty list.
+    commits: z.nullish(z.union([z.array(hubCommitSchema()), z.literal('')])),
+    total_commits_count: z.nullish(z.number().check(z.int())),
   }),
-  // Old GitLab versions send "" instead of an empty list.
-  commits: z.union([z.array(GitLabCommit), z.literal('')]).nullish(),
-  total_commits_count: z.number().int().nullish(),
-});
+);
 
 export const gitlab: ProviderAdapter = {
   scheme: 'token',
@@ -283,7 +302,7 @@ export const gitlab: ProviderAdapter = {
   delivery: (h) => firstHeader(h, ['x-gitlab-event-uuid']),
   classify: (event) => (event === 'Push Hook' || event === 'Tag Push Hook' ? 'push' : 'other'),
   normalize(payload, deliveryId) {
-    const parsed = GitLabPush.safeParse(payload);
+    const parsed = gitLabPushSchema().safeParse(payload);
     if (!parsed.success) return invalid(parsed.error);
     const body = parsed.data;
     const repositoryFullName = body.project.path_with_namespace;
@@ -331,34 +350,39 @@ export const gitlab: ProviderAdapter = {
   },
 };
 
-const BitbucketCommit = z.object({
-  hash: Sha,
-  message: Text,
-  date: Text,
-  author: z.object({ raw: Text, user: z.object({ display_name: Text, nickname: Text }).nullish() }).nullish(),
-  links: z.object({ html: z.object({ href: z.string() }).nullish() }).nullish(),
-});
-type BitbucketCommit = z.infer<typeof BitbucketCommit>;
-
-const BitbucketRef = z.object({ type: z.string(), name: z.string().min(1), target: BitbucketCommit });
-
-const BitbucketPush = z.object({
-  actor: z.object({ display_name: Text, nickname: Text }).nullish(),
-  repository: z.object({
-    full_name: z.string().min(1),
-    links: z.object({ html: z.object({ href: z.string().min(1) }) }),
+const bitbucketCommitSchema = once(() =>
+  z.object({
+    hash: Sha,
+    message: Text,
+    date: Text,
+    author: z.nullish(
+      z.object({ raw: Text, user: z.nullish(z.object({ display_name: Text, nickname: Text })) }),
+    ),
+    links: z.nullish(z.object({ html: z.nullish(z.object({ href: z.string() })) })),
   }),
-  push: z.object({
-    changes: z
-      .array(
-        z.object({
-          new: BitbucketRef.nullish(),
-          old: BitbucketRef.nullish(),
-          commits: z.array(BitbucketCommit).nullish(),
-        }),
-      )
-      .min(1),
-  }),
+);
+type BitbucketCommit = z.infer<ReturnType<typeof bitbucketCommitSchema>>;
+
+const bitbucketPushSchema = once(() => {
+  const BitbucketRef = z.object({ type: z.string(), name: NonEmpty, target: bitbucketCommitSchema() });
+  return z.object({
+    actor: z.nullish(z.object({ display_name: Text, nickname: Text })),
+    repository: z.object({
+      full_name: NonEmpty,
+      links: z.object({ html: z.object({ href: NonEmpty }) }),
+    }),
+    push: z.object({
+      changes: z
+        .array(
+          z.object({
+            new: z.nullish(BitbucketRef),
+            old: z.nullish(BitbucketRef),
+            commits: z.nullish(z.array(bitbucketCommitSchema())),
+          }),
+        )
+        .check(z.minLength(1)),
+    }),
+  });
 });
 
 /** `Name <email>` as Bitbucket's `author.raw` spells the git author. */
@@ -389,7 +413,7 @@ export const bitbucket: ProviderAdapter = {
   delivery: (h) => firstHeader(h, ['x-request-uuid']),
   classify: (event) => (event === 'repo:push' ? 'push' : 'other'),
   normalize(payload, deliveryId) {
-    const parsed = BitbucketPush.safeParse(payload);
+    const parsed = bitbucketPushSchema().safeParse(payload);
     if (!parsed.success) return invalid(parsed.error);
     const body = parsed.data;
     const repositoryFullName = body.repository.full_name;
