@@ -269,7 +269,7 @@ describe('least privilege of the runner and the Lambdas', () => {
 });
 
 describe('Lambdas', () => {
-  it('run Node.js 22 on arm64 with source maps and Powertools settings', () => {
+  it('run Node.js 22 on arm64 with Powertools settings and without parsing source maps at cold start', () => {
     const fns = template.findResources('AWS::Lambda::Function');
     // Seven pipeline Lambdas and the task-stopped handler.
     expect(Object.keys(fns)).toHaveLength(8);
@@ -279,13 +279,14 @@ describe('Lambdas', () => {
         Architectures: ['arm64'],
         Environment: {
           Variables: {
-            NODE_OPTIONS: '--enable-source-maps',
             POWERTOOLS_SERVICE_NAME: expect.stringMatching(/^stepline-/),
             POWERTOOLS_LOG_LEVEL: 'INFO',
           },
         },
         LoggingConfig: { LogGroup: { Ref: expect.any(String) } },
       });
+      // --enable-source-maps would parse each bundle's map at every cold start (test/infra/lambda-bundling.test.ts).
+      expect(fn.Properties).not.toHaveProperty('Environment.Variables.NODE_OPTIONS');
     }
   });
 
