@@ -149,11 +149,18 @@ export class ImageRepositories extends Construct {
   }
 
   /**
-   * Lets `role` push to exactly these repositories, get an ECR token (which has no resource-level
-   * permissions), and pull bases through the pull-through cache when one is used.
+   * Lets `role` push to exactly these repositories (or only those named in `names`), get an ECR
+   * token (which has no resource-level permissions), and pull bases through the pull-through cache
+   * when one is used.
    */
-  grantPush(role: IRole): void {
-    const arns = [...this.repositories.values()].map((r) => r.repositoryArn);
+  grantPush(role: IRole, names?: readonly string[]): void {
+    const chosen = names === undefined ? [...this.repositories.keys()] : [...new Set(names)];
+    const arns = chosen.map((name) => {
+      const repository = this.repositories.get(name);
+      if (repository === undefined)
+        throw new Error(`no ECR repository ${JSON.stringify(name)} in this stack`);
+      return repository.repositoryArn;
+    });
     if (arns.length > 0) {
       role.addToPrincipalPolicy(
         new PolicyStatement({ sid: 'PushImages', actions: [...pushActions], resources: arns }),

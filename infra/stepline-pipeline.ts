@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, Fn, IgnoreMode, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, Fn, IgnoreMode, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   HttpApi,
@@ -26,10 +26,11 @@ import {
   ContainerInsights,
   CpuArchitecture,
   FargateTaskDefinition,
+  LinuxParameters,
   LogDrivers,
   OperatingSystemFamily,
 } from 'aws-cdk-lib/aws-ecs';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { type IRole, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import {
   BlockPublicAccess,
@@ -42,8 +43,10 @@ import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Topic } from 'aws-cdk-lib/aws-sns';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import type { DeploymentConfig } from '#shared/deployment-config.ts';
+import { type DeploymentConfig, imageRepositoryFor } from '#shared/deployment-config.ts';
+import { type RepositoryRef, repositoryCachesPrefix, repositoryRunsPrefix } from '#shared/object-keys.ts';
 import type { Provider } from '#shared/push-event.ts';
+import { type TaskRoleKind, taskRoleArnFormat, taskRoleName, taskRolePath } from '#shared/task-roles.ts';
 import { readDefinition, type Substitutions } from '#state-machines/pipeline.ts';
 import {
   configForEnvironment,
@@ -158,6 +161,15 @@ export interface StepLinePipelineProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
+/** The two task roles of one configured repository (see #shared/task-roles.ts). */
+export interface RepositoryTaskRoles {
+  readonly repository: RepositoryRef;
+  /** Build and Test: this repository's runs/ and caches/ objects, SendTask*. */
+  readonly runner: Role;
+  /** PublishImage: this repository's runs/ objects, push to its own ECR repository, SendTask*. */
+  readonly publisher: Role;
+}
+
 type FunctionKey =
   | 'webhook'
   | 'fetchSource'
@@ -180,8 +192,14 @@ export class StepLinePipeline extends Construct {
   readonly functions: Readonly<Record<FunctionKey, PipelineFunction>>;
   readonly cluster: Cluster;
   readonly runnerTaskDefinition: FargateTaskDefinition;
-  /** PublishImage's own task definition: the runner image with more CPU, memory and disk, and push rights. */
+  /** PublishImage's own task definition: the runner image with more CPU, memory and disk. */
   readonly publisherTaskDefinition: FargateTaskDefinition;
+  /**
+   * Per configured repository (`<provider>:<name>`), the roles its tasks run as: the state machine
+   * picks them per push with RunTask's `Overrides.TaskRoleArn`. The task definitions' own task roles
+   * have no permissions at all.
+   */
+  readonly repositoryTaskRoles: ReadonlyMap<string, RepositoryTaskRoles>;
   readonly imageRepositories: ImageRepositories;
   /** HMAC key of the approval links (generated; one per stack). */
   readonly approvalSigningKey: ISecret;
@@ -285,7 +303,17 @@ export class StepLinePipeline extends Construct {
       description: "Stores a commit's source archive in S3 and reads its stepline.yml",
       memorySize: 512,
       timeout: Duration.seconds(240),
-      environment: { ARTIFACT_BUCKET: this.artifactBucket.bucketName, STEPLINE_CONFIG: configJson },
+      environment: {
+        ARTIFACT_BUCKET: this.artifactBucket.bucketName,
+        STEPLINE_CONFIG: configJson,
+        // One format for every repository's roles, not a map: the environment holds 4 KB in all.
+        TASK_ROLE_ARN_FORMAT: taskRoleArnFormat({
+          partition: Aws.PARTITION,
+          account: Aws.ACCOUNT_ID,
+          region: Aws.REGION,
+          stackName: stack.stackName,
+        }),
+      },
     });
     const reportStatus = new PipelineFunction(this, 'ReportStatus', {
       ...common,
@@ -397,6 +425,8 @@ export class StepLinePipeline extends Construct {
       image: runnerImage,
       logging: LogDrivers.awsLogs({ streamPrefix: 'runner', logGroup: runnerLogs }),
       environment: runnerEnvironment,
+      // An init process as PID 1 reaps the orphans of the user's commands (the runner is not PID 1's equal at that).
+      linuxParameters: new LinuxParameters(this, 'RunnerLinuxParameters', { initProcessEnabled: true }),
     });
 
     // Publisher: PublishImage in its own task definition, so only it may push images.
@@ -423,6 +453,7 @@ export class StepLinePipeline extends Construct {
       containerName: runnerContainerName,
       image: runnerImage,
       logging: LogDrivers.awsLogs({ streamPrefix: 'publisher', logGroup: runnerLogs }),
+      linuxParameters: new LinuxParameters(this, 'PublisherLinuxParameters', { initProcessEnabled: true }),
       environment: {
         ...runnerEnvironment,
         STEPLINE_REGISTRY: this.imageRepositories.registry,
@@ -431,6 +462,25 @@ export class StepLinePipeline extends Construct {
         STEPLINE_PLATFORM: 'linux/arm64',
       },
     });
+
+    // One runner and one publisher role per configured repository (names are exact on AWS, so the list
+    // is known here); a push's tasks run as its repository's roles (Overrides.TaskRoleArn).
+    const repositoryTaskRoles = new Map<string, RepositoryTaskRoles>();
+    for (const entry of config.repositories) {
+      const repository: RepositoryRef = { provider: entry.provider, repository: entry.name };
+      const roles: RepositoryTaskRoles = {
+        repository,
+        runner: this.repositoryTaskRole('runner', repository),
+        publisher: this.repositoryTaskRole('publisher', repository),
+      };
+      this.grantRepositoryTask(roles.runner, repository, { caches: 'read-write' });
+      this.grantRepositoryTask(roles.publisher, repository, { caches: 'none' });
+      this.imageRepositories.grantPush(roles.publisher, [imageRepositoryFor(entry, entry.name)]);
+      repositoryTaskRoles.set(`${entry.provider}:${entry.name}`, roles);
+    }
+    this.repositoryTaskRoles = repositoryTaskRoles;
+    this.acknowledgeTaskDefinition(this.runnerTaskDefinition);
+    this.acknowledgeTaskDefinition(this.publisherTaskDefinition);
 
     // State machine
     const stateMachineLogs = new LogGroup(this, 'StateMachineLogs', { retention: logRetention });
@@ -516,9 +566,6 @@ export class StepLinePipeline extends Construct {
       },
     ]);
 
-    this.grantRunner(this.runnerTaskDefinition, { caches: 'read-write' });
-    this.grantRunner(this.publisherTaskDefinition, { caches: 'none' });
-    this.imageRepositories.grantPush(this.publisherTaskDefinition.taskRole);
     this.grantDeployments(deploy, checkDeployment, aws.deployTargets);
 
     // HTTP API
@@ -899,7 +946,12 @@ export class StepLinePipeline extends Construct {
       new PolicyStatement({
         sid: 'PassRunnerRoles',
         actions: ['iam:PassRole'],
-        resources: taskDefinitions.flatMap((td) => [td.taskRole.roleArn, td.obtainExecutionRole().roleArn]),
+        // The repositories' roles (the TaskRoleArn override), the execution roles, and the task
+        // definitions' own task roles, which have no permissions (in case ECS checks them as well).
+        resources: [
+          ...[...this.repositoryTaskRoles.values()].flatMap((r) => [r.runner.roleArn, r.publisher.roleArn]),
+          ...taskDefinitions.flatMap((td) => [td.taskRole.roleArn, td.obtainExecutionRole().roleArn]),
+        ],
         conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
       }),
     );
@@ -940,25 +992,49 @@ export class StepLinePipeline extends Construct {
   }
 
   /**
-   * A runner task may touch only runs/ (and caches/ for Build and Test) in its bucket and report
-   * back to Step Functions.
+   * `stepline-<kind>-<stack>-<repository>-<region>` under /stepline/: the name FetchSource computes
+   * (#shared/task-roles.ts). Only ECS tasks of this account and region may assume it.
    */
-  private grantRunner(
-    taskDefinition: FargateTaskDefinition,
+  private repositoryTaskRole(kind: TaskRoleKind, repository: RepositoryRef): Role {
+    const stack = Stack.of(this);
+    // Construct ids are part of the contract: derived from provider and name ('/' is not allowed in an id).
+    const id = `${kind === 'runner' ? 'Runner' : 'Publisher'}TaskRole:${repository.provider}:${repository.repository.toLowerCase().replaceAll('/', '|')}`;
+    return new Role(this, id, {
+      roleName: taskRoleName(kind, stack.stackName, repository, Aws.REGION),
+      path: taskRolePath,
+      description: `Stepline ${kind} tasks of ${repository.provider} ${repository.repository}: its own objects only`,
+      assumedBy: new ServicePrincipal('ecs-tasks.amazonaws.com', {
+        conditions: {
+          // Confused deputy: only ECS acting for this account and region.
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:ecs:${Aws.REGION}:${Aws.ACCOUNT_ID}:*` },
+        },
+      }),
+    });
+  }
+
+  /**
+   * A repository's task may touch only that repository's runs/<provider>/<repository>/ (and its
+   * caches/ for Build and Test) in the bucket, and report back to Step Functions.
+   */
+  private grantRepositoryTask(
+    role: IRole,
+    repository: RepositoryRef,
     options: { caches: 'read-write' | 'none' },
   ): void {
-    const taskRole = taskDefinition.taskRole;
-    const runs = this.artifactBucket.arnForObjects('runs/*');
-    const caches = this.artifactBucket.arnForObjects('caches/*');
     const withCaches = options.caches === 'read-write';
-    taskRole.addToPrincipalPolicy(
+    const prefixes = withCaches
+      ? [repositoryRunsPrefix(repository), repositoryCachesPrefix(repository)]
+      : [repositoryRunsPrefix(repository)];
+    const objects = prefixes.map((prefix) => this.artifactBucket.arnForObjects(`${prefix}*`));
+    role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: withCaches ? 'ReadWriteRunsAndCaches' : 'ReadWriteRuns',
         actions: ['s3:GetObject', 's3:PutObject'],
-        resources: withCaches ? [runs, caches] : [runs],
+        resources: objects,
       }),
     );
-    taskRole.addToPrincipalPolicy(
+    role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: withCaches ? 'ListRunsAndCaches' : 'ListRuns',
         actions: ['s3:ListBucket'],
@@ -966,18 +1042,18 @@ export class StepLinePipeline extends Construct {
         // IfExists: a GetObject/HeadObject of a missing cache key is checked against ListBucket without an
         // s3:prefix; allowing it makes S3 answer 404 (a cache miss) instead of 403. The price: a listing
         // without a prefix is allowed too (it shows key names, not contents); prefixed listings stay
-        // limited to runs/ and caches/.
-        conditions: { StringLikeIfExists: { 's3:prefix': withCaches ? ['runs/*', 'caches/*'] : ['runs/*'] } },
+        // limited to this repository's prefixes.
+        conditions: { StringLikeIfExists: { 's3:prefix': prefixes.map((prefix) => `${prefix}*`) } },
       }),
     );
-    taskRole.addToPrincipalPolicy(
+    role.addToPrincipalPolicy(
       new PolicyStatement({
         sid: 'ReportTaskResults',
         actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
         resources: ['*'],
       }),
     );
-    suppress(taskRole, [
+    suppress(role, [
       {
         id: 'AwsSolutions-IAM5',
         reason:
@@ -987,13 +1063,14 @@ export class StepLinePipeline extends Construct {
       {
         id: 'AwsSolutions-IAM5',
         reason: withCaches
-          ? 'The runner reads and writes objects under runs/ and caches/ only; keys are per run and per cache.'
-          : 'The publisher reads and writes objects under runs/ only; keys are per run.',
-        appliesTo: withCaches
-          ? [resourceFinding(this, runs), resourceFinding(this, caches)]
-          : [resourceFinding(this, runs)],
+          ? "A repository's runner reads and writes only that repository's objects under runs/ and caches/; keys are per run and per cache."
+          : "A repository's publisher reads and writes only that repository's objects under runs/; keys are per run.",
+        appliesTo: objects.map((arn) => resourceFinding(this, arn)),
       },
     ]);
+  }
+
+  private acknowledgeTaskDefinition(taskDefinition: FargateTaskDefinition): void {
     suppress(taskDefinition, [
       {
         id: 'AwsSolutions-ECS2',

@@ -7,6 +7,7 @@ import { localStatusPublisher, reportStatus } from '#functions/report-status/rep
 import { type LocalApprovalEndpoints, localRequestApproval } from '#local/approvals.ts';
 import { localCredentials, localRegion } from '#local/s3.ts';
 import type { TaskHandler } from '#local/sfn/engine.ts';
+import { localTaskRoleArnFormat } from '#local/substitutions.ts';
 import type { DeploymentConfig } from '#shared/deployment-config.ts';
 import { LambdaTooManyRequestsError } from '#shared/errors.ts';
 import { createLogger } from '#shared/logger.ts';
@@ -65,6 +66,7 @@ export function localLambdas(deps: LocalLambdaDeps) {
       fetchSource(event, {
         s3: deps.s3,
         bucket: deps.bucket,
+        taskRoleArnFormat: localTaskRoleArnFormat,
         config: deps.config,
         archiver: gitArchiver(),
         logger: createLogger('stepline-fetch-source'),

@@ -20,3 +20,10 @@ export const localSubstitutions: Substitutions = {
   RunnerSecurityGroups: 'sg-local',
   RunnerAssignPublicIp: 'DISABLED',
 };
+
+/**
+ * The task roles FetchSource names locally (`$.source.deployment.*TaskRoleArn`): a placeholder in the
+ * local account. The local ECS accepts the `TaskRoleArn` override and runs the task with the
+ * runtime's own credentials; per-repository isolation is an AWS (IAM) property only.
+ */
+export const localTaskRoleArnFormat = `arn:aws:iam::${account}:role/stepline-local-{kind}`;

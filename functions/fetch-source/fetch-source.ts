@@ -8,9 +8,11 @@ import {
 } from '#shared/deployment-config.ts';
 import { PipelineConfigError, PipelineError, SourceFetchError, TaskInputError } from '#shared/errors.ts';
 import { formatZodError } from '#shared/format-zod-error.ts';
+import { configKey as configKeyOf, sourceKey as sourceKeyOf } from '#shared/object-keys.ts';
 import type { PipelineConfig } from '#shared/pipeline-config.ts';
 import { PushEvent } from '#shared/push-event.ts';
 import { repackSource, type SourceArchiver } from '#shared/source-archive.ts';
+import { taskRoleArns } from '#shared/task-roles.ts';
 import {
   checkPipelineConfig,
   describeProblems,
@@ -39,15 +41,19 @@ export const DeploymentSettings = z.object({
   imageRepository: z.string(),
   /** `TimeoutSecondsPath` of RequestApproval. */
   approvalTimeoutSeconds: z.number().int().positive(),
+  /** The role Build and Test run as (`Overrides.TaskRoleArn`): it reaches only this repository's objects. */
+  runnerTaskRoleArn: z.string(),
+  /** The role PublishImage runs as: this repository's objects and its own image repository only. */
+  publisherTaskRoleArn: z.string(),
 });
 export type DeploymentSettings = z.infer<typeof DeploymentSettings>;
 
 /** What `FetchSource` returns; the state machine keeps it at `$.source`. */
 export const SourceResult = z.object({
   bucket: z.string(),
-  /** `runs/<run>/source.tar.gz`: the commit's files, rooted at the repository root. */
+  /** `runs/<provider>/<repository>/<run>/source.tar.gz`: the commit's files, rooted at the repository root. */
   sourceKey: z.string(),
-  /** `runs/<run>/stepline.json`: the validated stepline.yml with defaults filled in. */
+  /** `runs/<provider>/<repository>/<run>/stepline.json`: the validated stepline.yml with defaults filled in. */
   configKey: z.string(),
   commit: z.string(),
   /**
@@ -69,6 +75,8 @@ export interface FetchSourceDeps {
   /** The deployment configuration: where this push's image goes, how long an approval waits. */
   config: DeploymentConfig;
   bucket: string;
+  /** Names the push's task roles (see #shared/task-roles.ts): the stack's format, or the local placeholder. */
+  taskRoleArnFormat: string;
   archiver: SourceArchiver;
   logger: Pick<Logger, 'info'>;
   /** @default 500 MiB */
@@ -77,9 +85,6 @@ export interface FetchSourceDeps {
 
 /** A bigger parsed config is refused: a stepline.yml should be a few lines (it stays in S3; the state holds its key). */
 export const maxConfigJsonBytes = 32 * 1024;
-
-export const sourceKeyFor = (runName: string) => `runs/${runName}/source.tar.gz`;
-export const configKeyFor = (runName: string) => `runs/${runName}/stepline.json`;
 
 /**
  * FetchSource: stores the pushed commit's source in S3 as a tarball rooted at the repository
@@ -92,8 +97,9 @@ export async function fetchSource(event: unknown, deps: FetchSourceDeps): Promis
     throw new TaskInputError(`FetchSource input is invalid:\n${formatZodError(parsed.error).join('\n')}`);
   }
   const { push, run } = parsed.data;
-  const sourceKey = sourceKeyFor(run.name);
-  const configKey = configKeyFor(run.name);
+  const runRef = { provider: push.provider, repository: push.repository.fullName, run: run.name };
+  const sourceKey = sourceKeyOf(runRef);
+  const configKey = configKeyOf(runRef);
   const where = `${push.repository.fullName} at ${push.after}`;
 
   const source = await deps.archiver.fetch(push).catch((error: unknown) => {
@@ -138,6 +144,7 @@ export async function fetchSource(event: unknown, deps: FetchSourceDeps): Promis
     const deployment = {
       imageRepository: imageRepositoryFor(entry, push.repository.fullName),
       approvalTimeoutSeconds: entry?.approvalTimeoutSeconds ?? 86400,
+      ...taskRoleArns(deps.taskRoleArnFormat, runRef),
     };
     return {
       bucket: deps.bucket,

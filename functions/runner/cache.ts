@@ -35,31 +35,3 @@ export async function computeCacheKey(
   }
   return { key: hash.digest('hex'), missing };
 }
-
-/**
- * A cache scope: `branch/<name>` or `tag/<name>`. A run reads its own scope and then the default
- * branch's, and writes only its own, so a push to one branch cannot plant a cache in another.
- * The name is percent-encoded (`feature/x` → `feature%2Fx`): one key segment, never `.` or `..`.
- */
-export function cacheScope(refType: 'branch' | 'tag', refName: string): string {
-  return `${refType}/${encodeURIComponent(refName).replace(/^\./, '%2E')}`;
-}
-
-/** A scope as a person reads it in the log: `branch main`, `tag v1.2.0`. */
-export function describeScope(scope: string): string {
-  const slash = scope.indexOf('/');
-  return `${scope.slice(0, slash)} ${decodeURIComponent(scope.slice(slash + 1))}`;
-}
-
-/**
- * `caches/<repository>/<scope>/<stage>/<key>.tar.gz`, with the repository reduced to safe key
- * characters and `scope` from `cacheScope`.
- */
-export function cacheObjectKey(repository: string, scope: string, stage: string, key: string): string {
-  const safe = repository
-    .split('/')
-    .map((part) => part.replace(/[^A-Za-z0-9._-]/g, '_'))
-    .map((part) => (part === '' || part === '.' || part === '..' ? '_' : part))
-    .join('/');
-  return `caches/${safe}/${scope}/${stage}/${key}.tar.gz`;
-}

@@ -17,9 +17,17 @@ import {
   TestsFailedError,
 } from '#shared/errors.ts';
 import { formatZodError } from '#shared/format-zod-error.ts';
+import {
+  artifactsKey,
+  cacheKey,
+  cacheScope,
+  describeScope,
+  logKey,
+  type RunRef,
+} from '#shared/object-keys.ts';
 import { fitJsonString, jsonStringBytes, maxCauseJsonBytes } from '#shared/payload-budget.ts';
 import { PipelineConfig } from '#shared/pipeline-config.ts';
-import { cacheObjectKey, cacheScope, computeCacheKey, describeScope, runnerPlatform } from './cache.ts';
+import { computeCacheKey, runnerPlatform } from './cache.ts';
 import { killAllProcessGroups, runCommand } from './exec.ts';
 import { findFiles } from './files.ts';
 import { emptyJUnitSummary, type JUnitSummary, mergeJUnit, parseJUnit } from './junit.ts';
@@ -74,7 +82,7 @@ export async function runStage(input: StageInput, deps: RunnerDeps): Promise<Sta
   const log = new StageLog({
     s3: deps.s3,
     bucket: deps.bucket,
-    key: `runs/${input.run}/logs/${input.stage}.log`,
+    key: logKey(runRefOf(input), input.stage),
     now: deps.now,
     print: deps.log,
     flushMs: deps.logFlushMs ?? 5000,
@@ -204,7 +212,7 @@ async function executeStage(
   signal.throwIfAborted();
 
   if (input.stage !== 'build') {
-    const key = artifactsKey(input.run);
+    const key = artifactsKey(runRefOf(input));
     const restored = await unpackObject(s3, bucket, key, workdir, warn);
     log.line(restored ? `stepline: build artifacts unpacked from ${key}` : 'stepline: no build artifacts');
   }
@@ -297,7 +305,7 @@ async function executeStage(
 
     let artifacts: StageResult['artifacts'];
     if (input.stage === 'build' && config.build.artifacts.length > 0) {
-      artifacts = await uploadArtifacts(deps, input.run, config.build.artifacts, scratch, log);
+      artifacts = await uploadArtifacts(deps, runRefOf(input), config.build.artifacts, scratch, log);
     }
 
     return {
@@ -434,10 +442,10 @@ async function restoreCache(
 ): Promise<RestoredCache> {
   const scope = cacheScope(input.refType, input.refName);
   const fallback = input.defaultBranch === '' ? scope : cacheScope('branch', input.defaultBranch);
-  const objectKey = cacheObjectKey(input.repository, scope, input.stage, key);
+  const objectKey = cacheKey(input, scope, input.stage, key);
   const searched = fallback === scope ? [scope] : [scope, fallback];
   for (const candidate of searched) {
-    const candidateKey = cacheObjectKey(input.repository, candidate, input.stage, key);
+    const candidateKey = cacheKey(input, candidate, input.stage, key);
     if (await unpackObject(deps.s3, deps.bucket, candidateKey, deps.workdir, warn)) {
       return { key, scope, objectKey, searched, restoredFrom: candidate };
     }
@@ -476,7 +484,7 @@ async function saveCache(
 
 async function uploadArtifacts(
   deps: RunnerDeps,
-  run: string,
+  run: RunRef,
   globs: readonly string[],
   scratch: string,
   log: StageLog,
@@ -497,9 +505,9 @@ async function uploadArtifacts(
   return { key, files: files.length, bytes };
 }
 
-/** `runs/<run>/artifacts/build.tar.gz`: the build stage's artifacts, unpacked by the later stages. */
-export function artifactsKey(run: string): string {
-  return `runs/${run}/artifacts/build.tar.gz`;
+/** The run's keys (#shared/object-keys.ts) are under `runs/<provider>/<repository>/<run>/`. */
+export function runRefOf(input: Pick<StageInput, 'provider' | 'repository' | 'run'>): RunRef {
+  return { provider: input.provider, repository: input.repository, run: input.run };
 }
 
 async function exists(dir: string, path: string): Promise<boolean> {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Provider } from '#shared/push-event.ts';
 
 export const stages = ['build', 'test', 'publish'] as const;
 export const Stage = z.enum(stages);
@@ -12,9 +13,11 @@ export const StageInput = z.strictObject({
   /** The `.waitForTaskToken` token. Secret: never logged, never given to the user's commands. */
   taskToken: z.string().min(1),
   stage: Stage,
-  /** The execution name, which names the run's S3 prefix `runs/<run>/`. */
+  /** The execution name; with provider and repository it names the run's S3 prefix (#shared/object-keys.ts). */
   run: z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'expected an execution name ([A-Za-z0-9_-], at most 80)'),
-  /** `owner/name`; it names the cache prefix. */
+  /** The push's provider: part of every key, so two providers' `acme/api` never share objects. */
+  provider: Provider,
+  /** `owner/name`; it names the run's and the caches' prefixes. */
   repository: z.string().min(1),
   commit: z.string().regex(/^[0-9a-f]{7,64}$/, 'expected a hex commit SHA'),
   /** Whether the push moved a branch or a tag; with `refName` it names the run's cache scope. */

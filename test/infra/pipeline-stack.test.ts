@@ -22,6 +22,7 @@ import './suites/approval.ts';
 import './suites/demo.ts';
 import './suites/lint.ts';
 import './suites/review.ts';
+import './suites/isolation.ts';
 import './suites/task-stopped.ts';
 
 let app: App;
@@ -164,16 +165,21 @@ describe('least privilege of the state machine role', () => {
     });
   });
 
-  it('passes only the runner and publisher task and execution roles, only to ECS tasks', () => {
+  it('passes only the repositories’ task roles and the runner and publisher roles, only to ECS tasks', () => {
     const pass = statement(role(), 'PassRunnerRoles');
-    const { runnerTaskDefinition, publisherTaskDefinition } = stack.pipeline;
+    const { runnerTaskDefinition, publisherTaskDefinition, repositoryTaskRoles } = stack.pipeline;
     expect(actions(pass)).toEqual(['iam:PassRole']);
-    expect(resources(pass)).toEqual(
-      [runnerTaskDefinition, publisherTaskDefinition].flatMap((td) => [
+    expect(resources(pass)).toEqual([
+      ...[...repositoryTaskRoles.values()].flatMap((r) => [
+        stack.resolve(r.runner.roleArn),
+        stack.resolve(r.publisher.roleArn),
+      ]),
+      ...[runnerTaskDefinition, publisherTaskDefinition].flatMap((td) => [
         stack.resolve(td.taskRole.roleArn),
         stack.resolve(td.obtainExecutionRole().roleArn),
       ]),
-    );
+    ]);
+    expect(resources(pass)).toHaveLength(2 * 2 + 4);
     expect(pass.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } });
   });
 
@@ -198,32 +204,35 @@ describe('least privilege of the state machine role', () => {
 });
 
 describe('least privilege of the runner and the Lambdas', () => {
-  it('lets the runner read and write only runs/ and caches/ of the artifact bucket', () => {
-    const role = stack.pipeline.runnerTaskDefinition.taskRole;
+  it("lets a repository's runner read and write only its own runs/ and caches/ of the artifact bucket", () => {
+    const role = stack.pipeline.repositoryTaskRoles.get('gitlab:group/web')!.runner;
     const bucket = stack.pipeline.artifactBucket;
     const rw = statement(role, 'ReadWriteRunsAndCaches');
     expect(actions(rw).sort()).toEqual(['s3:GetObject', 's3:PutObject']);
     expect(resources(rw)).toEqual([
-      stack.resolve(bucket.arnForObjects('runs/*')),
-      stack.resolve(bucket.arnForObjects('caches/*')),
+      stack.resolve(bucket.arnForObjects('runs/gitlab/group%2Fweb/*')),
+      stack.resolve(bucket.arnForObjects('caches/gitlab/group%2Fweb/*')),
     ]);
     const list = statement(role, 'ListRunsAndCaches');
     expect(resources(list)).toEqual([stack.resolve(bucket.bucketArn)]);
-    expect(list.Condition).toEqual({ StringLikeIfExists: { 's3:prefix': ['runs/*', 'caches/*'] } });
+    expect(list.Condition).toEqual({
+      StringLikeIfExists: { 's3:prefix': ['runs/gitlab/group%2Fweb/*', 'caches/gitlab/group%2Fweb/*'] },
+    });
   });
 
-  it('lets the runner report task results and nothing more', () => {
-    const role = stack.pipeline.runnerTaskDefinition.taskRole;
-    expect(actions(statement(role, 'ReportTaskResults')).sort()).toEqual([
-      'states:SendTaskFailure',
-      'states:SendTaskHeartbeat',
-      'states:SendTaskSuccess',
-    ]);
-    expect(
-      statementsOf(role)
-        .map((s) => s.Sid)
-        .sort(),
-    ).toEqual(['ListRunsAndCaches', 'ReadWriteRunsAndCaches', 'ReportTaskResults']);
+  it("lets a repository's runner report task results and nothing more", () => {
+    for (const { runner } of stack.pipeline.repositoryTaskRoles.values()) {
+      expect(actions(statement(runner, 'ReportTaskResults')).sort()).toEqual([
+        'states:SendTaskFailure',
+        'states:SendTaskHeartbeat',
+        'states:SendTaskSuccess',
+      ]);
+      expect(
+        statementsOf(runner)
+          .map((s) => s.Sid)
+          .sort(),
+      ).toEqual(['ListRunsAndCaches', 'ReadWriteRunsAndCaches', 'ReportTaskResults']);
+    }
   });
 
   it('lets the webhook start only this state machine and read only the webhook secrets', () => {

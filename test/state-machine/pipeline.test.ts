@@ -39,12 +39,22 @@ interface Script {
   fetchSource?: TaskHandler;
   /** Called for Build/Test/PublishImage with the stage the ASL passed in the container overrides. */
   runner?: (stage: string, token: string) => void;
+  /** Sees each RunTask request (the state's Parameters) as the ECS integration receives it. */
+  onRunTask?: (input: unknown) => void;
   deploy?: TaskHandler;
   check?: TaskHandler;
   approval?: (token: string) => void;
   /** Seconds RequestApproval waits (FetchSource's `deployment.approvalTimeoutSeconds`). */
   approvalTimeoutSeconds?: number;
 }
+
+/** FetchSource's `deployment` roles for the push's repository (the stack's per-repository roles on AWS). */
+const taskRoles = {
+  runnerTaskRoleArn:
+    'arn:aws:iam::111122223333:role/stepline/stepline-runner-0123abcd-0123456789ab-eu-west-1',
+  publisherTaskRoleArn:
+    'arn:aws:iam::111122223333:role/stepline/stepline-publisher-0123abcd-0123456789ab-eu-west-1',
+};
 
 const image = {
   repository: '127.0.0.1:5000/acme/hello',
@@ -76,6 +86,7 @@ function pipeline(script: Script, overrides: { heartbeatSecondsOverride?: number
   const ok: TaskHandler = async () => ({ ok: true });
   const runner: TaskHandler = async (input, ctx) => {
     const stage = stageOf(input);
+    script.onRunTask?.(input);
     const succeed = (st: string, token: string) =>
       engine.sendTaskSuccess(token, JSON.stringify(st === 'publish' ? { stage: st, image } : { stage: st }));
     setImmediate(() => (script.runner ?? succeed)(stage, ctx.taskToken!));
@@ -113,6 +124,7 @@ function pipeline(script: Script, overrides: { heartbeatSecondsOverride?: number
           deployment: {
             imageRepository: 'acme/hello',
             approvalTimeoutSeconds: script.approvalTimeoutSeconds ?? 3600,
+            ...taskRoles,
           },
         })),
       [s.DeployFunctionArn]:
@@ -178,6 +190,32 @@ describe('the pipeline state machine', () => {
     await run.run();
 
     expect(stages).toEqual(['build', 'test', 'publish']);
+  });
+
+  it("runs Build and Test as the repository's runner role and PublishImage as its publisher role", async () => {
+    const requests: { stage: string; taskRoleArn: unknown; provider: unknown }[] = [];
+    await pipeline({
+      onRunTask: (input) => {
+        const { Overrides } = input as {
+          Overrides: {
+            TaskRoleArn?: unknown;
+            ContainerOverrides: { Environment: { Name: string; Value: string }[] }[];
+          };
+        };
+        const env = Overrides.ContainerOverrides[0]!.Environment;
+        requests.push({
+          stage: stageOf(input),
+          taskRoleArn: Overrides.TaskRoleArn,
+          provider: env.find((e) => e.Name === 'STEPLINE_PROVIDER')?.Value,
+        });
+      },
+    }).run();
+
+    expect(requests).toEqual([
+      { stage: 'build', taskRoleArn: taskRoles.runnerTaskRoleArn, provider: 'github' },
+      { stage: 'test', taskRoleArn: taskRoles.runnerTaskRoleArn, provider: 'github' },
+      { stage: 'publish', taskRoleArn: taskRoles.publisherTaskRoleArn, provider: 'github' },
+    ]);
   });
 
   it('stops at Build and reports the failure when the build fails', async () => {
@@ -286,7 +324,7 @@ describe('the pipeline state machine', () => {
         return {
           sourceKey: 'k',
           configKey: 'c',
-          deployment: { imageRepository: 'acme/hello', approvalTimeoutSeconds: 60 },
+          deployment: { imageRepository: 'acme/hello', approvalTimeoutSeconds: 60, ...taskRoles },
         };
       },
     }).run();

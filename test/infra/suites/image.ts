@@ -65,9 +65,11 @@ describe('ECR repositories (issue 7)', () => {
   it('imports the repositories by name instead when asked, and pushes to them all the same', () => {
     const { variant, variantTemplate } = synth();
     variantTemplate.resourceCountIs('AWS::ECR::Repository', 0);
-    const push = statement(variant.pipeline.publisherTaskDefinition.taskRole, 'PushImages', variant);
-    expect(JSON.stringify(resources(push))).toContain(':repository/acme/api');
-    expect(JSON.stringify(resources(push))).toContain(':repository/web/frontend');
+    const roles = variant.pipeline.repositoryTaskRoles;
+    const api = statement(roles.get('github:acme/api')!.publisher, 'PushImages', variant);
+    const web = statement(roles.get('gitlab:group/web')!.publisher, 'PushImages', variant);
+    expect(JSON.stringify(resources(api))).toContain(':repository/acme/api');
+    expect(JSON.stringify(resources(web))).toContain(':repository/web/frontend');
   });
 });
 
@@ -132,7 +134,7 @@ describe('publisher task definition (issue 7)', () => {
     );
     expect(JSON.stringify(env.STEPLINE_BASE_REGISTRY)).toContain('/ecr-public/docker/library');
     const pull = statement(
-      variant.pipeline.publisherTaskDefinition.taskRole,
+      variant.pipeline.repositoryTaskRoles.get('github:acme/api')!.publisher,
       'PullBaseImagesThroughCache',
       variant,
     );
@@ -152,13 +154,23 @@ describe('publisher task definition (issue 7)', () => {
 });
 
 describe('publisher permissions (issue 7)', () => {
-  const publisherRole = () => synth().stack.pipeline.publisherTaskDefinition.taskRole;
+  const publisherRoles = () =>
+    [...synth().stack.pipeline.repositoryTaskRoles.values()].map((r) => r.publisher);
 
-  it('may push to exactly the configured repositories', () => {
+  it("lets each repository's publisher push to exactly that repository's image repository", () => {
     const { stack } = synth();
-    const push = statement(publisherRole(), 'PushImages');
-    expect(actions(push)).toEqual([...pushActions]);
-    expect(actions(push).sort()).toEqual([
+    const { repositoryTaskRoles, imageRepositories } = stack.pipeline;
+    const expected = { 'github:acme/api': 'acme/api', 'gitlab:group/web': 'web/frontend' } as const;
+    for (const [key, name] of Object.entries(expected)) {
+      const push = statement(repositoryTaskRoles.get(key)!.publisher, 'PushImages');
+      expect(actions(push)).toEqual([...pushActions]);
+      expect(resources(push)).toEqual([
+        stack.resolve(imageRepositories.repositories.get(name)!.repositoryArn),
+      ]);
+    }
+    expect(
+      actions(statement(repositoryTaskRoles.get('github:acme/api')!.publisher, 'PushImages')).sort(),
+    ).toEqual([
       'ecr:BatchCheckLayerAvailability',
       'ecr:BatchGetImage',
       'ecr:CompleteLayerUpload',
@@ -168,39 +180,46 @@ describe('publisher permissions (issue 7)', () => {
       'ecr:PutImage',
       'ecr:UploadLayerPart',
     ]);
-    const repositories = [...stack.pipeline.imageRepositories.repositories.values()];
-    expect(resources(push)).toEqual(repositories.map((r) => stack.resolve(r.repositoryArn)));
-    expect(resources(push)).toHaveLength(2);
   });
 
   it('gets an ECR token on "*" in a statement of its own, the only ECR action not scoped to a repository', () => {
-    const token = statement(publisherRole(), 'GetRegistryToken');
-    expect(actions(token)).toEqual(['ecr:GetAuthorizationToken']);
-    expect(resources(token)).toEqual(['*']);
-    const unscopedEcr = statementsOf(publisherRole())
-      .filter((s) => resources(s).includes('*'))
-      .flatMap(actions)
-      .filter((a) => a.startsWith('ecr:'));
-    expect(unscopedEcr).toEqual(['ecr:GetAuthorizationToken']);
+    for (const role of publisherRoles()) {
+      const token = statement(role, 'GetRegistryToken');
+      expect(actions(token)).toEqual(['ecr:GetAuthorizationToken']);
+      expect(resources(token)).toEqual(['*']);
+      const unscopedEcr = statementsOf(role)
+        .filter((s) => resources(s).includes('*'))
+        .flatMap(actions)
+        .filter((a) => a.startsWith('ecr:'));
+      expect(unscopedEcr).toEqual(['ecr:GetAuthorizationToken']);
+    }
   });
 
-  it('reads and writes only runs/ of the artifact bucket (no caches) and reports its task result', () => {
+  it("reads and writes only its repository's runs/ (no caches) and reports its task result", () => {
     const { stack } = synth();
-    const rw = statement(publisherRole(), 'ReadWriteRuns');
-    expect(resources(rw)).toEqual([stack.resolve(stack.pipeline.artifactBucket.arnForObjects('runs/*'))]);
-    expect(statement(publisherRole(), 'ListRuns').Condition).toEqual({
-      StringLikeIfExists: { 's3:prefix': ['runs/*'] },
+    const role = stack.pipeline.repositoryTaskRoles.get('github:acme/api')!.publisher;
+    const rw = statement(role, 'ReadWriteRuns');
+    expect(resources(rw)).toEqual([
+      stack.resolve(stack.pipeline.artifactBucket.arnForObjects('runs/github/acme%2Fapi/*')),
+    ]);
+    expect(statement(role, 'ListRuns').Condition).toEqual({
+      StringLikeIfExists: { 's3:prefix': ['runs/github/acme%2Fapi/*'] },
     });
     expect(
-      statementsOf(publisherRole())
+      statementsOf(role)
         .map((s) => s.Sid)
         .sort(),
     ).toEqual(['GetRegistryToken', 'ListRuns', 'PushImages', 'ReadWriteRuns', 'ReportTaskResults']);
   });
 
   it('gives Build and Test no ECR rights at all: only the publisher may push', () => {
-    const runnerActions = statementsOf(synth().stack.pipeline.runnerTaskDefinition.taskRole).flatMap(actions);
-    expect(runnerActions.filter((a) => a.startsWith('ecr:'))).toEqual([]);
+    for (const { runner } of synth().stack.pipeline.repositoryTaskRoles.values()) {
+      expect(
+        statementsOf(runner)
+          .flatMap(actions)
+          .filter((a) => a.startsWith('ecr:')),
+      ).toEqual([]);
+    }
   });
 });
 

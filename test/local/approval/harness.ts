@@ -144,6 +144,8 @@ export async function startApprovalHarness(
         deployment: {
           imageRepository: 'local/hello',
           approvalTimeoutSeconds: options.approvalTimeoutSeconds ?? 3600,
+          runnerTaskRoleArn: 'arn:aws:iam::000000000000:role/stepline-local-runner',
+          publisherTaskRoleArn: 'arn:aws:iam::000000000000:role/stepline-local-publisher',
         },
       })),
       'arn:aws:states:::ecs:runTask.waitForTaskToken': runner,

@@ -61,7 +61,12 @@ describe('the rendered pipeline on the local engine, with fake tasks', () => {
       [substitutions.FetchSourceFunctionArn]: async () => ({
         sourceKey: 'fake/source.tgz',
         configKey: 'fake/config',
-        deployment: { imageRepository: 'acme/fake-service', approvalTimeoutSeconds: 60 },
+        deployment: {
+          imageRepository: 'acme/fake-service',
+          approvalTimeoutSeconds: 60,
+          runnerTaskRoleArn: 'arn:aws:iam::000000000000:role/stepline-local-runner',
+          publisherTaskRoleArn: 'arn:aws:iam::000000000000:role/stepline-local-publisher',
+        },
       }),
       'arn:aws:states:::ecs:runTask.waitForTaskToken': fakeRunner,
       [substitutions.DeployFunctionArn]: async () => {

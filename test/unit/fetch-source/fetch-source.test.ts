@@ -11,6 +11,8 @@ import { makePush, run } from './fixtures.ts';
 import { makeTarGz, readTarGz } from './tarball.ts';
 
 const silent = { info: () => undefined };
+const taskRoleArnFormat =
+  'arn:aws:iam::111122223333:role/stepline/stepline-{kind}-0123abcd-{repository}-eu-west-1';
 
 describe('fetchSource', () => {
   let s3: S3rverHandle;
@@ -29,6 +31,7 @@ describe('fetchSource', () => {
     deps = {
       s3: s3.client,
       bucket: s3.bucket,
+      taskRoleArnFormat,
       archiver: gitArchiver(),
       logger: silent,
       config: localDefaultConfig('test-secret'),
@@ -45,7 +48,7 @@ describe('fetchSource', () => {
     const result = await fetchSource({ push: pushOf(goodSha), run }, deps);
 
     const stored = await readTarGz(await getObjectBytes(s3.client, s3.bucket, result.sourceKey));
-    expect(result.sourceKey).toBe(`runs/${run.name}/source.tar.gz`);
+    expect(result.sourceKey).toBe(`runs/github/acme%2Fservice/${run.name}/source.tar.gz`);
     expect(stored.get('package.json')).toBe('{"name":"service"}\n');
     expect(stored.get('src/index.ts')).toBe('export const answer = 42;\n');
     expect([...stored.keys()].every((path) => !path.startsWith('acme-service'))).toBe(true);
@@ -57,7 +60,7 @@ describe('fetchSource', () => {
     const stored = JSON.parse(
       (await getObjectBytes(s3.client, s3.bucket, result.configKey)).toString('utf8'),
     );
-    expect(result.configKey).toBe(`runs/${run.name}/stepline.json`);
+    expect(result.configKey).toBe(`runs/github/acme%2Fservice/${run.name}/stepline.json`);
     expect(stored).toMatchObject({
       build: { commands: ['npm ci'], timeout: 900 },
       test: { commands: ['npm test'] },
@@ -66,6 +69,37 @@ describe('fetchSource', () => {
     expect(result).not.toHaveProperty('config');
     expect(result.configBytes).toBe(JSON.stringify(stored).length);
     expect(result.sizeBytes).toBeGreaterThan(0);
+  });
+
+  it("stores each repository's run under its own provider and repository prefix", async () => {
+    const push = makePush({
+      provider: 'gitlab',
+      fullName: 'Group/Sub/Web',
+      cloneUrl: `file://${repo.dir}`,
+      after: goodSha,
+    });
+
+    const result = await fetchSource({ push, run }, deps);
+
+    expect(result.sourceKey).toBe(`runs/gitlab/group%2Fsub%2Fweb/${run.name}/source.tar.gz`);
+    expect(result.configKey).toBe(`runs/gitlab/group%2Fsub%2Fweb/${run.name}/stepline.json`);
+    expect((await getObjectBytes(s3.client, s3.bucket, result.sourceKey)).length).toBeGreaterThan(0);
+  });
+
+  it("names the push's runner and publisher task roles from the stack's format", async () => {
+    const github = await fetchSource({ push: pushOf(goodSha), run }, deps);
+    const gitea = await fetchSource(
+      { push: makePush({ provider: 'gitea', cloneUrl: `file://${repo.dir}`, after: goodSha }), run },
+      deps,
+    );
+
+    expect(github.deployment.runnerTaskRoleArn).toMatch(
+      /^arn:aws:iam::111122223333:role\/stepline\/stepline-runner-0123abcd-[0-9a-f]{12}-eu-west-1$/,
+    );
+    expect(github.deployment.publisherTaskRoleArn).toBe(
+      github.deployment.runnerTaskRoleArn.replace('stepline-runner-', 'stepline-publisher-'),
+    );
+    expect(gitea.deployment.runnerTaskRoleArn).not.toBe(github.deployment.runnerTaskRoleArn);
   });
 
   it('fails with the minimal example when the commit has no stepline.yml', async () => {

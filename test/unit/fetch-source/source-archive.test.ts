@@ -76,6 +76,7 @@ describe('providerArchiver', () => {
       {
         s3: s3.client,
         bucket: s3.bucket,
+        taskRoleArnFormat: 'arn:aws:iam::000000000000:role/stepline-local-{kind}',
         archiver,
         logger: { info: () => undefined },
         config: localDefaultConfig('test-secret'),

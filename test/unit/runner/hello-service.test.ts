@@ -6,9 +6,10 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { runStage } from '#functions/runner/run-stage.ts';
 import { StageResult } from '#functions/runner/stage-result.ts';
+import { configKey, sourceKey } from '#shared/object-keys.ts';
 import { PipelineConfig } from '#shared/pipeline-config.ts';
 import { type S3rverHandle, startS3rver } from '../../helpers/s3rver.ts';
-import { fakeSfn, newRun, putDirectory, runnerDeps, stageInput, tempWorkdir } from './support.ts';
+import { fakeSfn, newRun, putDirectory, runnerDeps, runRef, stageInput, tempWorkdir } from './support.ts';
 
 const example = new URL('../../../examples/hello-service/', import.meta.url).pathname;
 
@@ -30,12 +31,12 @@ afterAll(async () => {
 
 it('builds and tests examples/hello-service through runStage as the pipeline does', async () => {
   const run = newRun();
-  await putDirectory(s3.client, s3.bucket, `runs/${run}/source.tar.gz`, source);
+  await putDirectory(s3.client, s3.bucket, sourceKey(runRef(run)), source);
   const config = PipelineConfig.parse(parse(await readFile(join(source, 'stepline.yml'), 'utf8')));
   await s3.client.send(
     new PutObjectCommand({
       Bucket: s3.bucket,
-      Key: `runs/${run}/stepline.json`,
+      Key: configKey(runRef(run)),
       Body: JSON.stringify(config),
     }),
   );

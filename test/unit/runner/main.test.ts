@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configKey, sourceKey } from '#shared/object-keys.ts';
 import { type S3rverHandle, startS3rver } from '../../helpers/s3rver.ts';
-import { newRun, putConfig, putSource } from './support.ts';
+import { newRun, putConfig, putSource, runRef } from './support.ts';
 
 const root = new URL('../../../', import.meta.url).pathname;
 
@@ -66,12 +67,13 @@ function stageEnv(run: string, token: string): Record<string, string> {
     STEPLINE_TASK_TOKEN: token,
     STEPLINE_STAGE: 'build',
     STEPLINE_RUN: run,
+    STEPLINE_PROVIDER: 'github',
     STEPLINE_REPOSITORY: 'acme/hello',
     STEPLINE_COMMIT: 'abc1234',
     STEPLINE_REF_TYPE: 'branch',
     STEPLINE_REF_NAME: 'main',
-    STEPLINE_SOURCE_KEY: `runs/${run}/source.tar.gz`,
-    STEPLINE_CONFIG_KEY: `runs/${run}/stepline.json`,
+    STEPLINE_SOURCE_KEY: sourceKey(runRef(run)),
+    STEPLINE_CONFIG_KEY: configKey(runRef(run)),
     ARTIFACT_BUCKET: s3.bucket,
   };
 }

@@ -5,10 +5,11 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type PublishDeps, publishImage } from '#functions/runner/publish.ts';
-import { artifactsKey, runStage } from '#functions/runner/run-stage.ts';
+import { runStage } from '#functions/runner/run-stage.ts';
 import type { PublisherSettings } from '#functions/runner/runner-env.ts';
 import { StageResult } from '#functions/runner/stage-result.ts';
 import { ImagePublishFailedError } from '#shared/errors.ts';
+import { artifactsKey } from '#shared/object-keys.ts';
 import { RegistryClient } from '#shared/oci/registry-client.ts';
 import { ImageConfig, Manifest } from '#shared/oci/types.ts';
 import { PipelineConfig, type PipelineConfigInput } from '#shared/pipeline-config.ts';
@@ -27,6 +28,7 @@ import {
   putDirectory,
   putSource,
   runnerDeps,
+  runRef,
   stageInput,
   tempWorkdir,
 } from './support.ts';
@@ -306,7 +308,7 @@ describe.skipIf(noRegistry)("publishImage against Debian's docker-registry", () 
       const runName = newRun();
       await putSource(s3.client, s3.bucket, runName, { 'package.json': '{"type":"module"}\n' });
       const built = await workdirWith({ 'dist/server.js': 'console.log(1)\n' });
-      await putDirectory(s3.client, s3.bucket, artifactsKey(runName), built);
+      await putDirectory(s3.client, s3.bucket, artifactsKey(runRef(runName)), built);
       await putConfig(s3.client, s3.bucket, runName, {
         build: { commands: ['true'], artifacts: ['dist/**'] },
         test: { commands: ['true'] },

@@ -3,9 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cacheObjectKey, cacheScope } from '#functions/runner/cache.ts';
 import { objectExists } from '#functions/runner/objects.ts';
-import { artifactsKey, commandEnv, runStage, TaskReportError } from '#functions/runner/run-stage.ts';
+import { commandEnv, runStage, TaskReportError } from '#functions/runner/run-stage.ts';
 import type { StageInput } from '#functions/runner/stage-input.ts';
 import { StageResult } from '#functions/runner/stage-result.ts';
 import {
@@ -16,8 +15,19 @@ import {
   StageTimeoutError,
   TestsFailedError,
 } from '#shared/errors.ts';
+import { artifactsKey, cacheKey, cacheScope, configKey, logKey } from '#shared/object-keys.ts';
 import { getObjectBytes, type S3rverHandle, startS3rver } from '../../helpers/s3rver.ts';
-import { fakeSfn, newRun, putConfig, putSource, runnerDeps, stageInput, tempWorkdir } from './support.ts';
+import {
+  fakeSfn,
+  newRun,
+  putConfig,
+  putSource,
+  runnerDeps,
+  runRef,
+  stageInput,
+  tempWorkdir,
+  testRepository,
+} from './support.ts';
 
 let s3: S3rverHandle;
 beforeAll(async () => {
@@ -61,8 +71,8 @@ describe('runStage, build', () => {
 
     await runStage(stageInput(run, 'build'), runnerDeps(s3.client, s3.bucket, sfn.sfn, await tempWorkdir()));
 
-    expect(successOutput(sfn).artifacts).toEqual({ key: artifactsKey(run), files: 2, bytes: 8 });
-    expect((await getObjectBytes(s3.client, s3.bucket, artifactsKey(run))).length).toBeGreaterThan(0);
+    expect(successOutput(sfn).artifacts).toEqual({ key: artifactsKey(runRef(run)), files: 2, bytes: 8 });
+    expect((await getObjectBytes(s3.client, s3.bucket, artifactsKey(runRef(run)))).length).toBeGreaterThan(0);
   });
 
   it('reports success with each command, its exit code and the log key', async () => {
@@ -80,7 +90,7 @@ describe('runStage, build', () => {
       ['echo one', 0],
       ['echo two', 0],
     ]);
-    expect(result.logKey).toBe(`runs/${run}/logs/build.log`);
+    expect(result.logKey).toBe(logKey(runRef(run), 'build'));
   });
 
   it('writes the commands, their output and exit codes to the log object', async () => {
@@ -89,7 +99,7 @@ describe('runStage, build', () => {
 
     await runStage(stageInput(run, 'build'), runnerDeps(s3.client, s3.bucket, sfn.sfn, await tempWorkdir()));
 
-    const log = await text(`runs/${run}/logs/build.log`);
+    const log = await text(logKey(runRef(run), 'build'));
     expect(log).toMatch(/\$ echo hello from the build\n/);
     expect(log).toMatch(/\] hello from the build\n/);
     expect(log).toMatch(/`echo hello from the build` exited with code 0 after/);
@@ -131,7 +141,7 @@ describe('runStage, build', () => {
     const reporting = {
       send: async (command: never) => {
         const name = (command as { constructor: { name: string } }).constructor.name;
-        if (name === 'SendTaskFailureCommand') logAtReport = await text(`runs/${run}/logs/build.log`);
+        if (name === 'SendTaskFailureCommand') logAtReport = await text(logKey(runRef(run), 'build'));
         return sfn.sfn.send(command);
       },
     };
@@ -268,7 +278,7 @@ describe('runStage, build', () => {
     await s3.client.send(
       new PutObjectCommand({
         Bucket: s3.bucket,
-        Key: `runs/${run}/stepline.json`,
+        Key: configKey(runRef(run)),
         Body: JSON.stringify({ build: { commands: [] }, test: { commands: ['true'] } }),
       }),
     );
@@ -375,7 +385,7 @@ describe('runStage, cache scopes', () => {
   }
 
   const stored = (scope: string, key: string) =>
-    objectExists(s3.client, s3.bucket, cacheObjectKey('acme/hello', scope, 'build', key));
+    objectExists(s3.client, s3.bucket, cacheKey(testRepository, scope, 'build', key));
   const lockfile = () => `{"lockfileVersion":3,"n":${Math.random()}}`;
   const main = { refType: 'branch', refName: 'main' } as const;
   const feature = { refType: 'branch', refName: 'feature/login' } as const;

@@ -6,6 +6,7 @@ import type { SFNClient } from '@aws-sdk/client-sfn';
 import * as tar from 'tar';
 import type { RunnerDeps } from '#functions/runner/run-stage.ts';
 import type { StageInput } from '#functions/runner/stage-input.ts';
+import { configKey, type RunRef, sourceKey } from '#shared/object-keys.ts';
 import { PipelineConfig, type PipelineConfigInput } from '#shared/pipeline-config.ts';
 
 export interface SentCommand {
@@ -27,14 +28,22 @@ export function fakeSfn(onSend?: (command: SentCommand) => void) {
   return { sfn, sent, named: (name: string) => sent.filter((c) => c.name === name) };
 }
 
-/** Packs `files` (path → content) as `runs/<run>/source.tar.gz`, root = repository root. */
+/** The repository every runner test pushes, unless a test names another. */
+export const testRepository = { provider: 'github', repository: 'acme/hello' } as const;
+
+/** The run's keys are under `runs/github/acme%2Fhello/<run>/` (#shared/object-keys.ts). */
+export function runRef(run: string): RunRef {
+  return { ...testRepository, run };
+}
+
+/** Packs `files` (path → content) as the run's source.tar.gz, root = repository root. */
 export async function putSource(s3: S3Client, bucket: string, run: string, files: Record<string, string>) {
   const dir = await mkdtemp(join(tmpdir(), 'stepline-src-'));
   for (const [path, content] of Object.entries(files)) {
     await mkdir(dirname(join(dir, path)), { recursive: true });
     await writeFile(join(dir, path), content);
   }
-  await putDirectory(s3, bucket, `runs/${run}/source.tar.gz`, dir);
+  await putDirectory(s3, bucket, sourceKey(runRef(run)), dir);
   await rm(dir, { recursive: true, force: true });
 }
 
@@ -46,10 +55,10 @@ export async function putDirectory(s3: S3Client, bucket: string, key: string, di
   await rm(dirname(file), { recursive: true, force: true });
 }
 
-/** Stores the parsed stepline.yml as FetchSource does: `runs/<run>/stepline.json`. */
+/** Stores the parsed stepline.yml as FetchSource does, at the run's stepline.json. */
 export async function putConfig(s3: S3Client, bucket: string, run: string, config: PipelineConfigInput) {
   const body = JSON.stringify(PipelineConfig.parse(config));
-  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `runs/${run}/stepline.json`, Body: body }));
+  await s3.send(new PutObjectCommand({ Bucket: bucket, Key: configKey(runRef(run)), Body: body }));
 }
 
 let runs = 0;
@@ -68,13 +77,13 @@ export function stageInput(
     taskToken: `token-${run}-${stage}`,
     stage,
     run,
-    repository: 'acme/hello',
+    ...testRepository,
     commit: 'abc1234def',
     refType: 'branch',
     refName: 'main',
     defaultBranch: 'main',
-    sourceKey: `runs/${run}/source.tar.gz`,
-    configKey: `runs/${run}/stepline.json`,
+    sourceKey: sourceKey(runRef(run)),
+    configKey: configKey(runRef(run)),
     ...over,
   };
 }
