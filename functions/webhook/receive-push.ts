@@ -6,7 +6,7 @@ import {
   type RepositoryConfig,
   type SecretRef,
 } from '#shared/deployment-config.ts';
-import { Provider } from '#shared/push-event.ts';
+import { Provider } from '#shared/provider.ts';
 import { type ExecutionInput, executionArn, executionName, fitExecutionInput } from './execution.ts';
 import { adapters, type Headers, type NormalizedPush } from './providers.ts';
 import { verifySignature } from './signature.ts';
