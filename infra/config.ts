@@ -46,6 +46,76 @@ export interface SecretSpec {
   readonly kind: 'webhook' | 'token';
 }
 
+/** Where a configured secret lives on AWS, as a stack names it. */
+export interface SecretPlacement extends SecretSpec {
+  /**
+   * The Secrets Manager name the stack and the Lambdas use: `<stack name>/<secretName>` for a secret
+   * the stack creates (scoped, so several stacks in one account never collide, even with the same
+   * config), or the name exactly as it was asked to import.
+   */
+  readonly physicalName: string;
+  /** Imported by name instead of created. */
+  readonly imported: boolean;
+}
+
+/** The approval signing key's name: one key per stack, `<stack name>/approval-signing-key`. */
+export function signingKeySecretName(stackName: string): string {
+  return `${stackName}/approval-signing-key`;
+}
+
+/** `<stack name>/<secretName>`: the name of a secret the stack creates. */
+export function scopedSecretName(stackName: string, secretName: string): string {
+  return `${stackName}/${secretName}`;
+}
+
+/**
+ * Which secrets a stack imports and under which names. `importExisting`: `true` imports every
+ * configured secret under its name as written in the config, and the signing key; a list imports
+ * only the secrets it names, each entry being either the name as written in the config (a secret
+ * you manage, perhaps shared by several stacks) or the name this stack gives a secret it creates
+ * (`<stack name>/<secretName>`, or the signing key's, kept from an earlier deployment), and imports
+ * it under exactly that name. Everything else is created under `<stack name>/<secretName>`. An entry
+ * that names no configured secret is an error (a typo would otherwise create a new empty secret).
+ */
+export function placeSecrets(
+  secrets: readonly SecretSpec[],
+  options: { stackName: string; importExisting: boolean | readonly string[] },
+): { secrets: SecretPlacement[]; signingKey: { physicalName: string; imported: boolean } } {
+  const { stackName, importExisting } = options;
+  const signingKeyName = signingKeySecretName(stackName);
+  if (typeof importExisting === 'boolean') {
+    return {
+      secrets: secrets.map((spec) => ({
+        ...spec,
+        physicalName: importExisting ? spec.secretName : scopedSecretName(stackName, spec.secretName),
+        imported: importExisting,
+      })),
+      signingKey: { physicalName: signingKeyName, imported: importExisting },
+    };
+  }
+  const listed = new Set(importExisting);
+  const used = new Set<string>();
+  const placed = secrets.map((spec) => {
+    const scoped = scopedSecretName(stackName, spec.secretName);
+    const entry = [spec.secretName, scoped].find((name) => listed.has(name));
+    if (entry === undefined) return { ...spec, physicalName: scoped, imported: false };
+    used.add(entry);
+    return { ...spec, physicalName: entry, imported: true };
+  });
+  const signingKeyImported = listed.has(signingKeyName) || listed.has('approval-signing-key');
+  if (listed.has(signingKeyName)) used.add(signingKeyName);
+  if (listed.has('approval-signing-key')) used.add('approval-signing-key');
+  const unknown = [...listed].filter((name) => !used.has(name));
+  if (unknown.length > 0) {
+    const known = [...secrets.map((s) => s.secretName), signingKeyName];
+    throw new Error(
+      `importExistingSecrets: ${unknown.map((n) => JSON.stringify(n)).join(', ')} names no configured secret; ` +
+        `name them as written in the config or as this stack names them (<stack name>/<secretName>): ${known.join(', ')}`,
+    );
+  }
+  return { secrets: placed, signingKey: { physicalName: signingKeyName, imported: signingKeyImported } };
+}
+
 /**
  * One configured ECS service, as the stack scopes the Deploy and CheckDeployment permissions to it.
  * `partition`, `region` and `account` are set when the config names the cluster or service by ARN;
@@ -277,14 +347,28 @@ function deployTarget(
 /**
  * The config as the Lambdas receive it in `STEPLINE_CONFIG`: compact JSON of the config as written
  * (the Lambdas fill in the defaults when they parse it), without `$schema` and without the deploy
- * targets' role ARNs, which only the stack's IAM policies use. Throws when it would not fit in a
- * Lambda environment (see {@link maxConfigEnvBytes}).
+ * targets' role ARNs, which only the stack's IAM policies use; each secret named as the stack placed
+ * it (`secretNames`: config name → Secrets Manager name, see {@link placeSecrets}). Throws when it
+ * would not fit in a Lambda environment (see {@link maxConfigEnvBytes}).
  */
-export function configForEnvironment(config: DeploymentConfigInput | DeploymentConfig): string {
+export function configForEnvironment(
+  config: DeploymentConfigInput | DeploymentConfig,
+  options: { secretNames?: ReadonlyMap<string, string> } = {},
+): string {
   const { $schema: _schema, ...rest } = config;
+  const placed = <T>(ref: T): T => {
+    if (typeof ref !== 'object' || ref === null || !('secretName' in ref)) return ref;
+    const name = options.secretNames?.get(String(ref.secretName));
+    return name === undefined ? ref : { ...ref, secretName: name };
+  };
   const json = JSON.stringify({
     ...rest,
-    repositories: rest.repositories.map((repository) => {
+    repositories: rest.repositories.map((written) => {
+      const repository = {
+        ...written,
+        ...(written.webhookSecret === undefined ? {} : { webhookSecret: placed(written.webhookSecret) }),
+        ...(written.providerToken === undefined ? {} : { providerToken: placed(written.providerToken) }),
+      };
       if (repository.deploy === undefined) return repository;
       const deploy: Record<string, unknown> = {};
       for (const [environment, target] of Object.entries(repository.deploy)) {

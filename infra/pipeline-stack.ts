@@ -89,7 +89,7 @@ export class PipelineStack extends Stack {
       description: 'Secrets Manager secret the approval links are signed with',
       value: pipeline.approvalSigningKey.secretName,
     });
-    const names = [...pipeline.secrets.keys()];
+    const names = [...pipeline.secretNames.values()];
     if (names.length > 0) {
       new CfnOutput(this, 'SecretNames', {
         description:

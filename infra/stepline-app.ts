@@ -28,7 +28,9 @@ export interface SteplineStacks {
  * - `stackName`: CloudFormation name of the pipeline stack (default `Stepline`)
  * - `config`: path of the deployment config (else `STEPLINE_CONFIG_FILE`, else `stepline.config.json`,
  *   else `stepline.config.example.json`)
- * - `importExistingSecrets`: `true` to import the configured secrets by name instead of creating them
+ * - `importExistingSecrets`: `true` to import every configured secret (and the signing key) by name
+ *   instead of creating it, or a comma-separated list of the secret names to import (see
+ *   `importExistingSecrets` of `StepLinePipelineProps`)
  * - `vpcId`, `subnetIds` (comma-separated), `securityGroupIds` (comma-separated, optional) and
  *   `assignPublicIp`: run the runner tasks in an existing VPC (no lookups: ids are taken as given)
  * - `demo`: `true` to add the `SteplineDemo` stack (a cluster and services for examples/hello-service)
@@ -56,7 +58,7 @@ export function buildApp(app: App, options: BuildAppOptions = {}): SteplineStack
     description: 'Stepline: serverless CI/CD pipeline (webhooks, Step Functions, Fargate runner)',
     pipeline: {
       config,
-      importExistingSecrets: flag(context('importExistingSecrets')),
+      importExistingSecrets: secretsToImport(context('importExistingSecrets')),
       importExistingImageRepositories: flag(context('importExistingImageRepositories')),
       sesSandboxRecipients: flag(context('sesSandbox')),
       ...(baseImages === undefined ? {} : { baseImages }),
@@ -109,6 +111,13 @@ function baseImageSource(context: (key: string) => unknown): BaseImageSource | u
   if (given(prefix))
     return { pullThroughCachePrefix: prefix, createRule: !flag(context('pullThroughCacheRuleExists')) };
   return undefined;
+}
+
+/** `true`/`false`, or a comma-separated list of secret names. */
+function secretsToImport(value: unknown): boolean | string[] {
+  if (value === undefined || value === false || value === 'false' || value === '') return false;
+  if (value === true || value === 'true') return true;
+  return list(value);
 }
 
 function flag(value: unknown): boolean {

@@ -53,7 +53,8 @@ import {
   type DeploymentConfigInput,
   type DeployTarget,
   parseAwsDeploymentConfig,
-  type SecretSpec,
+  placeSecrets,
+  type SecretPlacement,
 } from './config.ts';
 import { type BaseImageSource, ImageRepositories } from './image-repositories.ts';
 import { resourceFinding, suppress } from './nag.ts';
@@ -85,11 +86,16 @@ export interface StepLinePipelineProps {
    */
   readonly config: DeploymentConfigInput;
   /**
-   * Import the configured secrets by name instead of creating them (they already exist, e.g. from
-   * an earlier deployment that was torn down, or are shared with other tools).
+   * Secrets to import by name instead of creating them. `true`: every configured secret, under its
+   * name as written in the config, and the approval signing key. A list: only the secrets it names,
+   * each as written in the config (a secret you manage, perhaps shared by several stacks) or as this
+   * stack names what it creates (`<stack name>/<secretName>`, `<stack name>/approval-signing-key`,
+   * e.g. kept from an earlier deployment); each is imported under exactly that name. Secrets the
+   * stack creates are named `<stack name>/<secretName>`, so several stacks (the way to split
+   * repositories) can live in one account with the same config.
    * @default false
    */
-  readonly importExistingSecrets?: boolean;
+  readonly importExistingSecrets?: boolean | readonly string[];
   /**
    * VPC the runner tasks run in.
    * @default - a new VPC with public subnets only and no NAT gateway; tasks get public IPs
@@ -210,8 +216,10 @@ export class StepLinePipeline extends Construct {
   readonly alarms: readonly Alarm[];
   /** Fails a runner state at once when its task stops without reporting (out of memory, image pull). */
   readonly taskStopped: TaskStoppedHandler;
-  /** Secrets by name, created or imported. */
+  /** Secrets by their name in the config, created or imported. */
   readonly secrets: ReadonlyMap<string, ISecret>;
+  /** The Secrets Manager name of each configured secret (config name → name on AWS), as the Lambdas get it. */
+  readonly secretNames: ReadonlyMap<string, string>;
   /** Providers named in the config, in first-use order. */
   readonly providers: readonly Provider[];
   /** Substitutions passed to the state machine definition. */
@@ -222,8 +230,14 @@ export class StepLinePipeline extends Construct {
     const aws = parseAwsDeploymentConfig(props.config);
     const { config } = aws;
     const stack = Stack.of(this);
-    // As written (defaults are filled in by each Lambda's parse): keeps STEPLINE_CONFIG small.
-    const configJson = configForEnvironment(props.config);
+    const placement = placeSecrets(aws.secrets, {
+      stackName: stack.stackName,
+      importExisting: props.importExistingSecrets ?? false,
+    });
+    this.secretNames = new Map(placement.secrets.map((s) => [s.secretName, s.physicalName]));
+    // As written (defaults are filled in by each Lambda's parse): keeps STEPLINE_CONFIG small. Secrets
+    // are named as placed here, so the Lambdas read what this stack created or imported.
+    const configJson = configForEnvironment(props.config, { secretNames: this.secretNames });
     const logRetention = props.logRetention ?? RetentionDays.ONE_MONTH;
     const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
     const logLevel = props.logLevel ?? 'INFO';
@@ -271,12 +285,8 @@ export class StepLinePipeline extends Construct {
     // Secrets
     const secrets = new Map<string, ISecret>();
     const secretArns = new Map<string, string>();
-    for (const spec of aws.secrets) {
-      const { secret, arnForPolicies } = this.secret(
-        spec,
-        props.importExistingSecrets ?? false,
-        removalPolicy,
-      );
+    for (const spec of placement.secrets) {
+      const { secret, arnForPolicies } = this.secret(spec, removalPolicy);
       secrets.set(spec.secretName, secret);
       secretArns.set(spec.secretName, arnForPolicies);
     }
@@ -287,10 +297,10 @@ export class StepLinePipeline extends Construct {
     const tokenSecretArns = aws.secrets
       .filter((s) => s.kind === 'token')
       .map((s) => secretArns.get(s.secretName)!);
-    const signingKeyName = `${stack.stackName}/approval-signing-key`;
+    const signingKeyName = placement.signingKey.physicalName;
     const signingKey = this.approvalSigningKeySecret(
       signingKeyName,
-      props.importExistingSecrets ?? false,
+      placement.signingKey.imported,
       removalPolicy,
     );
     this.approvalSigningKey = signingKey.secret;
@@ -673,27 +683,26 @@ export class StepLinePipeline extends Construct {
   }
 
   private secret(
-    spec: SecretSpec,
-    importExisting: boolean,
+    spec: SecretPlacement,
     removalPolicy: RemovalPolicy,
   ): { secret: ISecret; arnForPolicies: string } {
-    // Construct ids are part of the contract: derived from the name, '/' is not allowed in an id.
+    // Construct ids are part of the contract: derived from the config's name, '/' is not allowed in an id.
     const id = `Secret:${spec.secretName.replaceAll('/', '|')}`;
-    if (importExisting) {
-      const secret = Secret.fromSecretNameV2(this, id, spec.secretName);
+    if (spec.imported) {
+      const secret = Secret.fromSecretNameV2(this, id, spec.physicalName);
       // A name-only import has no random suffix: IAM needs the six-character wildcard Secrets Manager appends.
       return { secret, arnForPolicies: `${secret.secretArn}-??????` };
     }
     const secret =
       spec.kind === 'webhook'
         ? new Secret(this, id, {
-            secretName: spec.secretName,
+            secretName: spec.physicalName,
             description: 'Stepline webhook secret: paste it into the git provider webhook settings',
             generateSecretString: { excludePunctuation: true, passwordLength: 40 },
             removalPolicy,
           })
         : new Secret(this, id, {
-            secretName: spec.secretName,
+            secretName: spec.physicalName,
             description: 'Stepline provider API token: overwrite with aws secretsmanager put-secret-value',
             // Not a secret: a placeholder the operator overwrites after the first deploy.
             secretStringValue: SecretValue.unsafePlainText(

@@ -304,7 +304,7 @@ describe('Lambdas', () => {
       Environment: {
         Variables: Match.objectLike({
           STATE_MACHINE_ARN: stack.resolve(stack.pipeline.stateMachine.stateMachineArn),
-          STEPLINE_CONFIG: configForEnvironment(config),
+          STEPLINE_CONFIG: configForEnvironment(config, { secretNames: stack.pipeline.secretNames }),
         }),
       },
     });
@@ -423,14 +423,15 @@ describe('runner', () => {
 describe('secrets', () => {
   it('generates webhook secrets without punctuation, so they can be pasted into the provider', () => {
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
-      Name: 'stepline/acme/api/webhook',
+      // Scoped by the stack name: a second stack with the same config must not collide.
+      Name: 'Stepline/stepline/acme/api/webhook',
       GenerateSecretString: Match.objectLike({ ExcludePunctuation: true }),
     });
   });
 
   it('creates provider tokens with a placeholder value to overwrite', () => {
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
-      Name: 'stepline/github/token',
+      Name: 'Stepline/stepline/github/token',
       SecretString: Match.stringLikeRegexp('put-secret-value'),
     });
   });
@@ -495,7 +496,7 @@ describe('outputs', () => {
     );
     expect(JSON.stringify(outputs.GitlabWebhookUrl!.Value)).toContain('/webhooks/gitlab');
     expect(outputs.SecretNames!.Value).toBe(
-      'stepline/acme/api/webhook,stepline/github/token,stepline/group/web/webhook,stepline/gitlab/token',
+      'Stepline/stepline/acme/api/webhook,Stepline/stepline/github/token,Stepline/stepline/group/web/webhook,Stepline/stepline/gitlab/token',
     );
   });
 });

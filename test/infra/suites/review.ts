@@ -1,14 +1,36 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { Template } from 'aws-cdk-lib/assertions';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { type DeploymentConfigInput, placeSecrets } from '#infra/config.ts';
 import { cdkJsonContext } from '#infra/context.ts';
 import { demoServiceNames } from '#infra/demo-stack.ts';
+import { PipelineStack, type PipelineStackProps } from '#infra/pipeline-stack.ts';
+import { buildApp } from '#infra/stepline-app.ts';
 import { taskDefinitionFamily } from '#infra/stepline-pipeline.ts';
 import { readDefinition } from '#state-machines/pipeline.ts';
-import { actions, logicalId, resources, type Statement, statement, statementsOf, synth } from '../fixture.ts';
+import {
+  actions,
+  config,
+  logicalId,
+  resources,
+  type Statement,
+  statement,
+  statementsOf,
+  synth,
+} from '../fixture.ts';
 
 const require = createRequire(import.meta.url);
+
+interface CfnResourceJson {
+  Type: string;
+  Properties?: Record<string, unknown>;
+  DependsOn?: string[];
+}
 
 describe('CDK feature flags (issue 10)', () => {
   it('sets every feature flag the pinned aws-cdk-lib recommends, with the recommended value, in cdk.json', () => {
@@ -222,5 +244,167 @@ describe('notifications (issue 10)', () => {
       '"error',
     ])
       expect(template_).toContain(key);
+  });
+});
+
+describe('several stacks in one account (issue 10)', () => {
+  /** Physical names that must be unique per account and region, by resource type and property. */
+  const namedProperties: Record<string, string> = {
+    'AWS::SecretsManager::Secret': 'Name',
+    'AWS::ECS::TaskDefinition': 'Family',
+    'AWS::ECS::Cluster': 'ClusterName',
+    'AWS::CloudWatch::Alarm': 'AlarmName',
+    'AWS::IAM::Role': 'RoleName',
+    'AWS::ECR::Repository': 'RepositoryName',
+    'AWS::SNS::Topic': 'TopicName',
+    'AWS::Lambda::Function': 'FunctionName',
+    'AWS::StepFunctions::StateMachine': 'StateMachineName',
+    'AWS::Logs::LogGroup': 'LogGroupName',
+    'AWS::Events::Rule': 'Name',
+  };
+
+  const teamB: DeploymentConfigInput = {
+    ...config,
+    repositories: [
+      {
+        provider: 'github',
+        name: 'acme/worker',
+        webhookSecret: { secretName: 'stepline/acme/worker/webhook' },
+        // The same token name as team A's config: team B imports the one secret team A's admin made.
+        providerToken: { secretName: 'stepline/github/token' },
+      },
+    ],
+  };
+
+  let stacks: { a: PipelineStack; b: PipelineStack; a_: Template; b_: Template } | undefined;
+  /** Two deployments of infra/app.ts with `-c stackName=…`: the same construct ids, two apps. */
+  function twoStacks() {
+    if (stacks !== undefined) return stacks;
+    const deployment = (stackName: string, pipeline: PipelineStackProps['pipeline']) => {
+      const app = new App({
+        outdir: mkdtempSync(join(tmpdir(), 'stepline-two-stacks-')),
+        context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] },
+      });
+      return new PipelineStack(app, 'Stepline', { stackName, pipeline });
+    };
+    const a = deployment('Stepline-team-a', { config });
+    const b = deployment('Stepline-team-b', {
+      config: teamB,
+      importExistingSecrets: ['stepline/github/token'],
+    });
+    stacks = { a, b, a_: Template.fromStack(a), b_: Template.fromStack(b) };
+    return stacks;
+  }
+
+  function physicalNames(template: Template): string[] {
+    return Object.values(template.toJSON().Resources as Record<string, CfnResourceJson>).flatMap((r) => {
+      const property = namedProperties[r.Type];
+      const value = property === undefined ? undefined : r.Properties?.[property];
+      return value === undefined ? [] : [`${r.Type} ${JSON.stringify(value)}`];
+    });
+  }
+
+  it('gives two stacks of the same app code no physical name in common, not even for a secret name both configs use', () => {
+    const { a_, b_ } = twoStacks();
+    const inA = new Set(physicalNames(a_));
+
+    expect(physicalNames(b_).filter((name) => inA.has(name))).toEqual([]);
+    expect(physicalNames(a_)).toEqual(
+      expect.arrayContaining([
+        'AWS::SecretsManager::Secret "Stepline-team-a/stepline/github/token"',
+        'AWS::SecretsManager::Secret "Stepline-team-a/approval-signing-key"',
+        'AWS::ECS::TaskDefinition "Stepline-team-a-runner"',
+        'AWS::CloudWatch::Alarm "Stepline-team-a-executions-failed"',
+      ]),
+    );
+  });
+
+  it('imports only the secrets named in importExistingSecrets, under those names, and creates the rest scoped', () => {
+    const { b, b_ } = twoStacks();
+    const created = Object.values(b_.findResources('AWS::SecretsManager::Secret')).map(
+      (r) => (r as CfnResourceJson).Properties?.Name,
+    );
+    const fetchSource = b.pipeline.functions.fetchSource;
+    const env = (b_.toJSON().Resources[logicalId(fetchSource.function, b)] as CfnResourceJson).Properties
+      ?.Environment as { Variables: { STEPLINE_CONFIG: string } };
+    const [repository] = JSON.parse(env.Variables.STEPLINE_CONFIG).repositories;
+
+    expect(created.sort()).toEqual([
+      'Stepline-team-b/approval-signing-key',
+      'Stepline-team-b/stepline/acme/worker/webhook',
+    ]);
+    // The Lambdas read the names as placed: the imported token as written, the created one scoped.
+    expect(repository.providerToken).toEqual({ secretName: 'stepline/github/token' });
+    expect(repository.webhookSecret).toEqual({ secretName: 'Stepline-team-b/stepline/acme/worker/webhook' });
+    expect(JSON.stringify(resources(statement(fetchSource.role, 'ReadProviderTokens', b)))).toContain(
+      ':secret:stepline/github/token-??????',
+    );
+  });
+});
+
+describe('placing secrets (issue 10, no synth)', () => {
+  const secrets = [
+    { secretName: 'stepline/acme/api/webhook', kind: 'webhook' },
+    { secretName: 'stepline/github/token', kind: 'token' },
+  ] as const;
+
+  it('creates every secret under <stack name>/<name> unless asked to import', () => {
+    const placed = placeSecrets(secrets, { stackName: 'Stepline', importExisting: false });
+
+    expect(placed.secrets.map((s) => [s.physicalName, s.imported])).toEqual([
+      ['Stepline/stepline/acme/api/webhook', false],
+      ['Stepline/stepline/github/token', false],
+    ]);
+    expect(placed.signingKey).toEqual({ physicalName: 'Stepline/approval-signing-key', imported: false });
+  });
+
+  it('imports each listed secret under the name as listed: as written in the config, or as the stack named it', () => {
+    const placed = placeSecrets(secrets, {
+      stackName: 'Stepline',
+      importExisting: [
+        'stepline/github/token',
+        'Stepline/stepline/acme/api/webhook',
+        'Stepline/approval-signing-key',
+      ],
+    });
+
+    expect(placed.secrets.map((s) => [s.physicalName, s.imported])).toEqual([
+      ['Stepline/stepline/acme/api/webhook', true],
+      ['stepline/github/token', true],
+    ]);
+    expect(placed.signingKey.imported).toBe(true);
+  });
+
+  it('imports everything under the names written in the config with true, as before', () => {
+    const placed = placeSecrets(secrets, { stackName: 'Stepline', importExisting: true });
+
+    expect(placed.secrets.map((s) => s.physicalName)).toEqual([
+      'stepline/acme/api/webhook',
+      'stepline/github/token',
+    ]);
+    expect(placed.signingKey).toEqual({ physicalName: 'Stepline/approval-signing-key', imported: true });
+  });
+
+  it('refuses a listed name that is no configured secret, naming it and the names it could be', () => {
+    expect(() =>
+      placeSecrets(secrets, { stackName: 'Stepline', importExisting: ['stepline/github/tokn'] }),
+    ).toThrow(/"stepline\/github\/tokn" names no configured secret.*stepline\/github\/token/);
+  });
+
+  it('reads a comma-separated importExistingSecrets from the app context', () => {
+    const example = fileURLToPath(new URL('../../../stepline.config.example.json', import.meta.url));
+    const app = new App({
+      context: {
+        config: example,
+        importExistingSecrets: 'stepline/github/token',
+        'aws:cdk:bundling-stacks': [],
+      },
+    });
+    const { pipeline } = buildApp(app);
+
+    expect([...pipeline.pipeline.secretNames.values()]).toEqual([
+      'Stepline/stepline/acme/hello-service/webhook',
+      'stepline/github/token',
+    ]);
   });
 });
