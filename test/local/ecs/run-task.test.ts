@@ -110,6 +110,34 @@ describe('RunTask of the runner task definitions', () => {
     expect(log()).toContain('STEPLINE_REGISTRY=127.0.0.1:5000\n');
   });
 
+  it('accepts the repository’s TaskRoleArn override and runs the task with the runtime’s own credentials', async () => {
+    const handler = ecsRunTaskHandler(ecs, { taskLogDir: join(dir, 'task-logs') });
+    const parameters = stateParameters(localSubstitutions.RunnerTaskDefinitionArn, {
+      STEPLINE_STAGE: 'build',
+    });
+    const ctx: TaskContext = {
+      executionArn: 'arn:aws:states:local:000000000000:execution:stepline-pipeline:push-1',
+      executionName: 'push-1',
+      stateName: 'Build',
+      resource: 'arn:aws:states:::ecs:runTask.waitForTaskToken',
+      taskToken: 'token',
+      signal: new AbortController().signal,
+    };
+
+    const result = (await handler(
+      {
+        ...parameters,
+        Overrides: {
+          ...parameters.Overrides,
+          TaskRoleArn: 'arn:aws:iam::000000000000:role/stepline-local-runner',
+        },
+      },
+      ctx,
+    )) as { tasks: { taskArn: string }[] };
+
+    expect(result.tasks).toHaveLength(1);
+  });
+
   it('reports the runner’s exit code, and the task as STOPPED with it', async () => {
     const { exit, result } = await runState('stepline-runner:1', { EXIT_CODE: '3' });
 
