@@ -1,4 +1,4 @@
-import { ArnFormat, CfnOutput, Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
+import { ArnFormat, Aspects, CfnOutput, Duration, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import {
   FlowLogDestination,
   FlowLogTrafficType,
@@ -25,6 +25,7 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { Environment } from '#shared/deployment-config.ts';
+import { DropRedundantDependsOn } from './dependencies.ts';
 import { pullActions } from './image-repositories.ts';
 import { suppress } from './nag.ts';
 
@@ -88,6 +89,8 @@ export class DemoStack extends Stack {
 
   constructor(scope: Construct, id: string, props: DemoStackProps) {
     super(scope, id, props);
+    // No DependsOn that a Ref or GetAtt already implies (cfn-lint W3005).
+    Aspects.of(this).add(new DropRedundantDependsOn());
     const containerPort = props.containerPort ?? 8080;
     const healthCheckPath = props.healthCheckPath ?? '/healthz';
     const retention = props.logRetention ?? RetentionDays.ONE_WEEK;

@@ -1,6 +1,7 @@
-import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import { Aspects, CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import { SecurityGroup, Subnet, Vpc } from 'aws-cdk-lib/aws-ec2';
 import type { Construct } from 'constructs';
+import { DropRedundantDependsOn } from './dependencies.ts';
 import { StepLinePipeline, type StepLinePipelineProps } from './stepline-pipeline.ts';
 
 /** Props of {@link PipelineStack}. */
@@ -34,6 +35,8 @@ export class PipelineStack extends Stack {
 
   constructor(scope: Construct, id: string, props: PipelineStackProps) {
     super(scope, id, props);
+    // No DependsOn that a Ref or GetAtt already implies (cfn-lint W3005).
+    Aspects.of(this).add(new DropRedundantDependsOn());
     const { network } = props;
     this.pipeline = new StepLinePipeline(
       this,

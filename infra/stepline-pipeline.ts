@@ -1,4 +1,14 @@
-import { ArnFormat, Aws, Duration, Fn, IgnoreMode, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
+import {
+  ArnFormat,
+  Aws,
+  type CfnResource,
+  Duration,
+  Fn,
+  IgnoreMode,
+  RemovalPolicy,
+  SecretValue,
+  Stack,
+} from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   HttpApi,
@@ -523,8 +533,9 @@ export class StepLinePipeline extends Construct {
       tracingEnabled: true,
     });
     // The definition names the families, not the resources: no run may start before they exist.
+    const stateMachineResource = this.stateMachine.node.defaultChild as CfnResource;
     for (const td of [this.runnerTaskDefinition, this.publisherTaskDefinition])
-      this.stateMachine.node.addDependency(td.node.defaultChild!);
+      stateMachineResource.addDependency(td.node.defaultChild as CfnResource);
     this.grantStateMachine([reportStatus, fetchSource, deploy, checkDeployment, requestApproval]);
 
     // Webhook (after the state machine: it starts executions)

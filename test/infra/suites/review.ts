@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { type DeploymentConfigInput, placeSecrets } from '#infra/config.ts';
 import { cdkJsonContext } from '#infra/context.ts';
 import { demoServiceNames } from '#infra/demo-stack.ts';
+import { referencedLogicalIds } from '#infra/dependencies.ts';
 import { PipelineStack, type PipelineStackProps } from '#infra/pipeline-stack.ts';
 import { buildApp } from '#infra/stepline-app.ts';
 import { taskDefinitionFamily } from '#infra/stepline-pipeline.ts';
@@ -406,5 +407,41 @@ describe('placing secrets (issue 10, no synth)', () => {
       'Stepline/stepline/acme/hello-service/webhook',
       'stepline/github/token',
     ]);
+  });
+});
+
+describe('DependsOn (issue 10)', () => {
+  it('names no resource that a Ref, GetAtt or Sub in the same resource already orders (cfn-lint W3005)', () => {
+    const { template, demoTemplate, variantTemplate } = synth();
+    const redundant = [template, demoTemplate, variantTemplate].flatMap((t) =>
+      Object.entries(t.toJSON().Resources as Record<string, CfnResourceJson>).flatMap(([id, r]) => {
+        const referenced = referencedLogicalIds(r.Properties ?? {});
+        return (r.DependsOn ?? []).filter((d) => referenced.has(d)).map((d) => `${id} -> ${d}`);
+      }),
+    );
+
+    expect(redundant).toEqual([]);
+  });
+
+  it('keeps the dependencies that order something: a Lambda still waits for its role’s policy', () => {
+    const { stack, template } = synth();
+    const webhook = stack.pipeline.functions.webhook;
+    const resource = template.toJSON().Resources[logicalId(webhook.function)] as CfnResourceJson;
+    const policy = webhook.role.node.tryFindChild('DefaultPolicy')!.node.defaultChild!;
+
+    expect(resource.DependsOn).toEqual([logicalId(policy)]);
+  });
+
+  it('finds the references of Ref, GetAtt in both forms and Sub, pseudo parameters and Sub variables left out', () => {
+    const found = referencedLogicalIds({
+      A: { Ref: 'Bucket' },
+      B: { 'Fn::GetAtt': ['Role', 'Arn'] },
+      C: { 'Fn::GetAtt': 'Topic.TopicName' },
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudFormation Fn::Sub string
+      D: { 'Fn::Sub': ['${Queue.Arn}/${AWS::Region}/${local}', { local: { Ref: 'Key' } }] },
+      E: { Ref: 'AWS::AccountId' },
+    });
+
+    expect([...found].sort()).toEqual(['Bucket', 'Key', 'Queue', 'Role', 'Topic']);
   });
 });
