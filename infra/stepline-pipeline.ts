@@ -535,7 +535,7 @@ export class StepLinePipeline extends Construct {
     // The definition names the families, not the resources: no run may start before they exist.
     const stateMachineResource = this.stateMachine.node.defaultChild as CfnResource;
     for (const td of [this.runnerTaskDefinition, this.publisherTaskDefinition])
-      stateMachineResource.addDependency(td.node.defaultChild as CfnResource);
+      stateMachineResource.addResourceDependency(td.node.defaultChild as CfnResource);
     this.grantStateMachine([reportStatus, fetchSource, deploy, checkDeployment, requestApproval]);
 
     // Webhook (after the state machine: it starts executions)
