@@ -6,7 +6,7 @@ import {
   SendTaskSuccessCommand,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ApprovalId, Expires, verifyApproval } from '#shared/approval/link.ts';
 import {
   type ApprovalDecision,

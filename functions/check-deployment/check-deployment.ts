@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Service } from '@aws-sdk/client-ecs';
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   describeService,
   type Ecs,

@@ -7,7 +7,7 @@ import {
   type Tag,
   type TaskDefinition,
 } from '@aws-sdk/client-ecs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DeploymentState } from '#shared/deployment.ts';
 import { type DeploymentConfig, type EcsTarget, Environment } from '#shared/deployment-config.ts';
 import { DeploymentFailedError, DeploymentInProgressError, TaskInputError } from '#shared/errors.ts';

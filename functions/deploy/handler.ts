@@ -1,5 +1,5 @@
 import { ECSClient } from '@aws-sdk/client-ecs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DeploymentConfigJson, parseEnv } from '#shared/env.ts';
 import { createLogger } from '#shared/logger.ts';
 import { createDeployHandler } from './create-handler.ts';

@@ -1,5 +1,5 @@
 import { type Document, isNode, LineCounter, parseDocument } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
 import { PipelineConfigError } from '#shared/errors.ts';
 import { formatZodError } from '#shared/format-zod-error.ts';
 import { minimalPipelineExample, PipelineConfig } from '#shared/pipeline-config.ts';

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ChangeCommit } from '#shared/approval/summary.ts';
 import { type DeploymentConfig, findRepositoryConfig } from '#shared/deployment-config.ts';
 import {

@@ -1,7 +1,7 @@
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
-import { z } from 'zod';
+import * as z from 'zod';
 import { consoleExecutionUrl } from '#functions/report-status/report-status.ts';
 import { DeploymentConfigJson, parseEnv } from '#shared/env.ts';
 import { createLogger } from '#shared/logger.ts';

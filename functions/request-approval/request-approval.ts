@@ -2,7 +2,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
-import { z } from 'zod';
+import * as z from 'zod';
 import { RunInfo } from '#functions/report-status/report-status.ts';
 import { StageResult } from '#functions/runner/stage-result.ts';
 import { approvalLink, newApprovalId } from '#shared/approval/link.ts';

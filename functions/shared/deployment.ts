@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Environment } from './deployment-config.ts';
 import { PublishedImage } from './published-image.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseImageReference } from './oci/reference.ts';
 
 /** A duration as seconds or as text: `90`, `"90s"`, `"15m"`, `"1h30m"`. Parsed to seconds. */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** `sha256:<64 hex>`, the only digest algorithm Stepline writes. */
 export const Digest = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected a digest "sha256:<64 hex>"');

@@ -1,5 +1,5 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { z } from 'zod';
+import * as z from 'zod';
 import { parseEnv } from '#shared/env.ts';
 import { createLogger } from '#shared/logger.ts';
 import { createTaskStoppedHandler } from './create-handler.ts';

@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SendTaskFailureCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { z } from 'zod';
+import * as z from 'zod';
 import { RunnerExitedError, TaskInputError } from '#shared/errors.ts';
 import { formatZodError } from '#shared/format-zod-error.ts';
 import { fitCause } from '#shared/payload-budget.ts';

@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** An approval id: 16 random bytes, base64url (22 characters). It names `approvals/{id}.json`. */
 export const ApprovalId = z

@@ -1,5 +1,5 @@
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatZodError } from '../format-zod-error.ts';
 import { Provider } from '../push-event.ts';
 import { ApprovalId } from './link.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Provider } from '../push-event.ts';
 
 const Person = z.object({ name: z.string(), email: z.string().optional() });

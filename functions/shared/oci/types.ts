@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { Digest } from '#shared/published-image.ts';
 
 export { Digest };
