@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { ImageRepositoryName } from '#shared/deployment-config.ts';
 import { TaskInputError } from '#shared/errors.ts';
 import { formatPath } from '#shared/format-zod-error.ts';

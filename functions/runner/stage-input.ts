@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { Provider } from '#shared/push-event.ts';
 
 export const stages = ['build', 'test', 'publish'] as const;

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { PublishedImage } from '#shared/published-image.ts';
 import { Stage } from './stage-input.ts';
 
