@@ -4,8 +4,6 @@ import { formatZodError } from '#shared/format-zod-error.ts';
 import { PublishedImage } from '#shared/published-image.ts';
 import { type Provider, PushEvent } from '#shared/push-event.ts';
 
-export { localStatusPublisher, providerStatusPublisher } from './status-publishers.ts';
-
 /** The run as the state machine's `PushReceived` state names it. */
 export const RunInfo = z.object({
   name: z.string().min(1),

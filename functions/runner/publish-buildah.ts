@@ -11,7 +11,7 @@ import {
   isLoopback,
   type PublishDeps,
   type PublishRequest,
-} from './publish.ts';
+} from './publish-common.ts';
 
 /** Lines of buildah's output quoted in the error when a build fails. */
 const tailLines = 40;

@@ -3,14 +3,12 @@ import { lstat, mkdtemp, readlink, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { ECRClient } from '@aws-sdk/client-ecr';
 import { ImagePublishFailedError } from '#shared/errors.ts';
 import { appendLayerToConfig, imageTags, jsonBlob, manifestOnBase } from '#shared/oci/image.ts';
 import { type LayerEntry, writeLayer } from '#shared/oci/layer.ts';
 import { formatImageReference, type ImageReference, parseImageReference } from '#shared/oci/reference.ts';
 import { RegistryClient, RegistryError } from '#shared/oci/registry-client.ts';
 import {
-  type Descriptor,
   formatPlatform,
   ImageConfig,
   type Manifest,
@@ -20,39 +18,18 @@ import {
   selectPlatform,
   sha256Digest,
 } from '#shared/oci/types.ts';
-import { minimalImageExample, type PipelineConfig, reservedImageLabels } from '#shared/pipeline-config.ts';
+import { minimalImageExample } from '#shared/pipeline-config.ts';
 import type { PublishedImage } from '#shared/published-image.ts';
 import { findFiles } from './files.ts';
 import { buildWithBuildah } from './publish-buildah.ts';
-import type { PublisherSettings } from './runner-env.ts';
-import type { StageInput } from './stage-input.ts';
-
-export interface PublishDeps {
-  settings: PublisherSettings;
-  /** For `STEPLINE_REGISTRY_AUTH=ecr`. */
-  ecr?: Pick<ECRClient, 'send'>;
-  /** @default globalThis.fetch */
-  fetch?: typeof globalThis.fetch;
-  /** Registry retries' first backoff. @default 200 */
-  retryDelayMs?: number;
-  /** The buildah command. @default "buildah" */
-  buildah?: string;
-}
-
-export interface PublishRequest {
-  input: Pick<StageInput, 'commit' | 'refType' | 'refName' | 'repository'>;
-  config: PipelineConfig;
-  /** Holds the source with the build artifacts unpacked over it. */
-  workdir: string;
-  log: (line: string) => void;
-  signal: AbortSignal;
-}
-
-/** One blob of the image and where its bytes come from when the target registry lacks it. */
-export interface ImageBlob {
-  descriptor: Pick<Descriptor, 'digest' | 'size'>;
-  source: { path: string } | Buffer | { repository: string; client: RegistryClient };
-}
+import {
+  type BuiltImage,
+  commitLabels,
+  type ImageBlob,
+  isLoopback,
+  type PublishDeps,
+  type PublishRequest,
+} from './publish-common.ts';
 
 /**
  * PublishImage: makes the commit's image (layers on a base image, or a Dockerfile with buildah),
@@ -83,25 +60,6 @@ export async function publishImage(request: PublishRequest, deps: PublishDeps): 
 }
 
 /** An image ready to push: its blobs, manifest bytes and what to report. */
-export interface BuiltImage {
-  blobs: ImageBlob[];
-  manifest: Buffer;
-  mediaType: string;
-  layers: number;
-  platform: string;
-  mode: 'layers' | 'dockerfile';
-}
-
-/** The labels Stepline sets on every image: commit, clone URL (credentials removed), commit time. */
-export function commitLabels(commit: string, settings: PublisherSettings): Record<string, string> {
-  const labels: Record<string, string> = {
-    [reservedImageLabels[0]]: commit,
-    [reservedImageLabels[2]]: settings.commitTime.toISOString(),
-  };
-  const source = withoutCredentials(settings.sourceUrl);
-  if (source) labels[reservedImageLabels[1]] = source;
-  return labels;
-}
 
 async function assembleOnBase(
   request: PublishRequest,
@@ -408,24 +366,6 @@ function registryClient(
   });
 }
 
-/** Loopback registries (`127.0.0.1:5000`, `localhost`) are spoken to over plain http. */
-export function isLoopback(registry: string): boolean {
-  const host = registry.replace(/:\d+$/, '');
-  return host === 'localhost' || host === '[::1]' || /^127\./.test(host);
-}
-
-function withoutCredentials(url: string): string {
-  if (url === '') return '';
-  try {
-    const parsed = new URL(url);
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.toString();
-  } catch {
-    return url;
-  }
-}
-
 async function mapLimit<T>(
   items: readonly T[],
   limit: number,
@@ -444,3 +384,5 @@ async function mapLimit<T>(
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+export type { PublishDeps, PublishRequest } from './publish-common.ts';
