@@ -11,6 +11,7 @@ import { pushableRepo } from '#local/commands/workspace.ts';
 import { git } from '#local/git/git.ts';
 import { buildGitHubPushPayload, deliverGitHubPush, zeroSha } from '#local/git/push-payload.ts';
 import { startLocalRuntime } from '#local/runtime.ts';
+import type { LocalHistoryEvent } from '#local/sfn/store.ts';
 import { readHistory } from '#local/sfn/store.ts';
 import { localDefaultConfig } from '#local/webhook-server.ts';
 import { createLogger } from '#shared/logger.ts';
@@ -22,7 +23,7 @@ const example = fileURLToPath(new URL('../examples/hello-service', import.meta.u
 const goalOverheadMs = 1500;
 
 interface Measured {
-  /** From the webhook delivery to the end of Test: the part of the pipeline this version runs. */
+  /** From the webhook delivery to the end of Test: the build-and-test part of the pipeline. */
   throughTestMs: number;
   /** Time inside the user's build and test commands, as the runner measured it. */
   commandsMs: number;
@@ -51,6 +52,21 @@ async function measureOnce(dataDir: string, secret: string): Promise<Measured> {
     const startedAt = Date.now();
     const delivery = await deliverGitHubPush(`${runtime.webhookUrl}/webhooks/github`, secret, payload);
     const { executionArn } = delivery.body as { executionArn: string };
+    // The bench measures through Test; the run then goes on to the image, staging and an approval
+    // that nobody gives here, so it is stopped once Test has ended.
+    const testEnded = new Promise<void>((resolveTest) => {
+      const onEvent = (arn: string, event: LocalHistoryEvent) => {
+        if (arn !== executionArn) return;
+        const ended = /^Execution(Succeeded|Failed|TimedOut|Aborted)$/.test(event.type);
+        if ((event.type === 'TaskStateExited' && event.stateExitedEventDetails?.name === 'Test') || ended) {
+          runtime.engine.off('event', onEvent);
+          resolveTest();
+        }
+      };
+      runtime.engine.on('event', onEvent);
+    });
+    await testEnded;
+    await runtime.engine.stopExecution(executionArn, { cause: 'bench:pipeline measures through Test' });
     const { description } = await follower.follow(executionArn);
     const history = readHistory(dataDir, description.name);
     const testExit = history.find(
