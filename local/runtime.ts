@@ -17,7 +17,7 @@ import { publisherTaskEnv } from '#local/registry/task-env.ts';
 import { localCredentials, localRegion, localS3Client, startLocalS3 } from '#local/s3.ts';
 import { type SentEmail, startLocalSes } from '#local/ses/server.ts';
 import { startSfnApiServer } from '#local/sfn/api-server.ts';
-import { LocalStepFunctions, type TaskHandler } from '#local/sfn/engine.ts';
+import { LocalStepFunctions, type LocalStepFunctionsOverrides, type TaskHandler } from '#local/sfn/engine.ts';
 import { localSubstitutions } from '#local/substitutions.ts';
 import { startWebhookServer } from '#local/webhook-server.ts';
 import type { DeploymentConfig } from '#shared/deployment-config.ts';
@@ -37,7 +37,7 @@ export interface LocalRuntimeOptions {
   port?: number;
   resolveSecret?: ResolveSecret;
   logger: Logger;
-  /** Milliseconds a `Wait` state of the deploy loops waits locally. @default 1000 */
+  /** Milliseconds every `Wait` state of the pipeline waits locally. @default 1000 */
   waitMs?: number;
   /** Seconds between the runner's heartbeats. @default 5 */
   heartbeatSeconds?: number;
@@ -80,6 +80,13 @@ export interface LocalRuntime {
   ecs: LocalEcs;
   engine: LocalStepFunctions;
   close(): Promise<void>;
+}
+
+/** What the local runtime changes in the engine: every `Wait` state waits `waitMs`, whatever its name. */
+export function localEngineOverrides(
+  options: Pick<LocalRuntimeOptions, 'waitMs'>,
+): LocalStepFunctionsOverrides {
+  return { waitTimeOverrides: options.waitMs ?? 1000 };
 }
 
 /** Where another `stepline` process finds a running runtime. */
@@ -170,12 +177,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         [localSubstitutions.RequestApprovalFunctionArn]: lambdas.notifyApprovalOutcome,
         [ecsRunTask]: runTask,
       },
-      overrides: {
-        waitTimeOverrides: {
-          WaitForStaging: options.waitMs ?? 1000,
-          WaitForProduction: options.waitMs ?? 1000,
-        },
-      },
+      overrides: localEngineOverrides(options),
       logger: options.logger,
     });
     const running = engine;

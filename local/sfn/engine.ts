@@ -65,8 +65,11 @@ export interface EngineLogger {
 }
 
 export interface LocalStepFunctionsOverrides {
-  /** Milliseconds to wait in `Wait` states: one number for all, or per state name. */
-  readonly waitTimeOverrides?: number | Record<string, number>;
+  /**
+   * Milliseconds every `Wait` state of the definition waits instead of its own time, whatever its
+   * name (one setting, so a Wait state added to the ASL is shortened too).
+   */
+  readonly waitTimeOverrides?: number;
   /** Milliseconds between retries: one number for all, or per state name (an array per retrier). */
   readonly retryIntervalOverrides?: number | Record<string, number | number[]>;
   /** Seconds used instead of every state's `HeartbeatSeconds` (fractions allowed, for tests). */
@@ -126,7 +129,19 @@ export const runtimeStoppedError = 'Stepline.RuntimeStopped';
 const maxTimerSeconds = 2_147_483;
 const defaultPageSize = 100;
 const maxPageSize = 1000;
-const tokenPattern = /^[A-Za-z0-9_-]{43}$/;
+/**
+ * Task tokens look like AWS's: several hundred characters of standard base64, so a token put into a
+ * URL, a form or a shell without encoding breaks here as it would on AWS. Each starts with `+/+/`
+ * (three fixed bytes) and ends with `=`, so every token has all three characters that need encoding.
+ */
+const tokenHeader = Buffer.from([0xfb, 0xff, 0xbf]);
+const tokenBytes = 512;
+const tokenPattern = /^\+\/\+\/[A-Za-z0-9+/]{679}=$/;
+
+/** A fresh task token: {@link tokenBytes} bytes (a fixed header, then random) in standard base64. */
+export function newTaskToken(): string {
+  return Buffer.concat([tokenHeader, randomBytes(tokenBytes - tokenHeader.length)]).toString('base64');
+}
 
 type TaskSpec = {
   stateName: string;
@@ -197,8 +212,7 @@ function timeoutFromPath(spec: TaskSpec, stateInput: JsonValue | undefined): num
     value = value !== null && typeof value === 'object' ? (value as Record<string, unknown>)[key] : undefined;
   }
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1)
-    throw namedError(
-      'States.Runtime',
+    throw runtimeError(
       `TimeoutSecondsPath '${path}' of state ${spec.stateName} does not point to a positive integer (got ${JSON.stringify(value) ?? 'nothing'})`,
     );
   return value;
@@ -227,6 +241,95 @@ export function dataLimitError(message: string): Error {
     isRetryable: false,
     isCatchable: false,
   });
+}
+
+/**
+ * `States.Runtime`, as AWS raises it (a path that leads nowhere valid, a result that is not JSON):
+ * like `States.DataLimitExceeded`, neither `Retry` nor `Catch` (not even `States.ALL`) matches it.
+ */
+export function runtimeError(message: string): Error {
+  return Object.assign(namedError('States.Runtime', message), { isRetryable: false, isCatchable: false });
+}
+
+/**
+ * aws-local-stepfunctions lets `States.TaskFailed` match every error of a Task except instances of
+ * its own `StatesTimeoutError`, a class it does not export. The engine takes the class's prototype
+ * from one run of a throwaway machine whose task times out after a millisecond, and gives it to the
+ * timeouts it raises itself, so `States.TaskFailed` skips them as on AWS.
+ */
+let libraryTimeoutPrototype: object | undefined;
+const libraryTimeoutPrototypeReady: Promise<object> = (async () => {
+  const probe = new StateMachine(
+    {
+      StartAt: 'Probe',
+      States: {
+        Probe: {
+          Type: 'Task',
+          Resource: 'arn:aws:lambda:local:0:function:probe',
+          TimeoutSeconds: 0.001,
+          End: true,
+        },
+      },
+    } as unknown as StateMachineDefinition,
+    { validationOptions: { noValidate: true } },
+  );
+  const run = probe.run(
+    {},
+    { overrides: { taskResourceLocalHandlers: { Probe: () => new Promise(() => {}) } } },
+  );
+  try {
+    await run.result;
+  } catch (thrown) {
+    const cause = thrown instanceof ExecutionError ? thrown.cause : undefined;
+    if (cause instanceof Error && cause.name === 'States.Timeout') {
+      libraryTimeoutPrototype = Object.getPrototypeOf(cause) as object;
+      return libraryTimeoutPrototype;
+    }
+  }
+  // Neither Retry nor Catch may hide it: every task of every execution fails with it.
+  throw Object.assign(
+    namedError(
+      'Stepline.EngineBroken',
+      'aws-local-stepfunctions no longer raises its StatesTimeoutError for a task timeout; the engine cannot tell timeouts from other task failures',
+    ),
+    { isRetryable: false, isCatchable: false },
+  );
+})();
+// Awaited where it is needed (runTask); an unhandled rejection here would end the process.
+libraryTimeoutPrototypeReady.catch(() => {});
+
+/** Errors that only `States.Timeout` (and their own name) match, as on AWS. */
+const timeoutErrorNames = new Set(['States.Timeout', 'States.HeartbeatTimeout']);
+
+/**
+ * A task's timeout error (`States.Timeout` for `TimeoutSeconds`, `States.HeartbeatTimeout` for
+ * `HeartbeatSeconds`): `States.TaskFailed` does not match it; `States.Timeout` matches both (see
+ * {@link forLibraryErrorEquals}).
+ */
+function timeoutError(name: string, message: string): Error {
+  const error = namedError(name, message);
+  if (libraryTimeoutPrototype) Object.setPrototypeOf(error, libraryTimeoutPrototype);
+  return error;
+}
+
+/**
+ * `ErrorEquals` as the library must see it: `States.Timeout` also lists `States.HeartbeatTimeout`,
+ * which AWS matches as a kind of timeout.
+ */
+function forLibraryErrorEquals(state: Record<string, unknown>): void {
+  for (const key of ['Retry', 'Catch'] as const) {
+    const rules = state[key];
+    if (!Array.isArray(rules)) continue;
+    for (const rule of rules as Array<{ ErrorEquals?: unknown }>) {
+      const names = rule.ErrorEquals;
+      if (
+        Array.isArray(names) &&
+        names.includes('States.Timeout') &&
+        !names.includes('States.HeartbeatTimeout')
+      )
+        rule.ErrorEquals = [...names, 'States.HeartbeatTimeout'];
+    }
+  }
 }
 
 /** AWS's wording, with the figures. */
@@ -410,6 +513,7 @@ export class LocalStepFunctions extends EventEmitter<{
     });
     if (missing.length > 0) throw new Error(`no task handler for: ${missing.join('; ')}`);
     collectStates(forLibrary.States as Record<string, unknown>, (_name, state) => {
+      forLibraryErrorEquals(state);
       if (state.Type !== 'Task') return;
       // The library would read TimeoutSecondsPath from the input after `Parameters`; AWS reads it
       // from the state's input. The engine reads it (see runTask) and enforces it.
@@ -517,7 +621,13 @@ export class LocalStepFunctions extends EventEmitter<{
             (taskInput: JsonValue) => this.runTask(execution, spec, taskInput),
           ]),
         ),
-        ...this.perState('waitTimeOverrides', this.overrides.waitTimeOverrides, this.waitStates),
+        ...(this.overrides.waitTimeOverrides === undefined
+          ? {}
+          : {
+              waitTimeOverrides: Object.fromEntries(
+                this.waitStates.map((state) => [state, this.overrides.waitTimeOverrides as number]),
+              ),
+            }),
         ...this.perState('retryIntervalOverrides', this.overrides.retryIntervalOverrides, this.retryStates),
       },
       context: {
@@ -661,7 +771,12 @@ export class LocalStepFunctions extends EventEmitter<{
     if (cause !== undefined && cause.length > 32_768)
       throw new ValidationError(`cause must be at most 32768 characters, got ${cause.length}`);
     const task = this.pendingTaskOf(taskToken);
-    this.failTask(task, namedError(error ?? 'States.TaskFailed', cause ?? ''), 'failed');
+    const name = error ?? 'States.TaskFailed';
+    this.failTask(
+      task,
+      timeoutErrorNames.has(name) ? timeoutError(name, cause ?? '') : namedError(name, cause ?? ''),
+      'failed',
+    );
   }
 
   /** `SendTaskHeartbeat`: restarts the task's `HeartbeatSeconds` clock. */
@@ -808,6 +923,7 @@ export class LocalStepFunctions extends EventEmitter<{
     // The library queued StateEntered just before calling this; let the history writer take it
     // first so this task's events follow it.
     await new Promise((resolve) => setImmediate(resolve));
+    await libraryTimeoutPrototypeReady;
     if (execution.closing) throw executionClosedError(execution);
 
     const timeoutSeconds =
@@ -815,7 +931,7 @@ export class LocalStepFunctions extends EventEmitter<{
         ? spec.timeoutSeconds
         : timeoutFromPath(spec, execution.stateInputs.get(spec.stateName));
     const waitsForToken = spec.resource.endsWith('.waitForTaskToken');
-    const token = waitsForToken ? randomBytes(32).toString('base64url') : undefined;
+    const token = waitsForToken ? newTaskToken() : undefined;
     const input = token === undefined ? rawInput : replaceDeep(rawInput, execution.placeholder, token);
     const heartbeatSeconds = waitsForToken
       ? spec.heartbeatSeconds === undefined
@@ -873,7 +989,7 @@ export class LocalStepFunctions extends EventEmitter<{
           () =>
             this.failTaskFromTimer(
               task,
-              namedError(
+              timeoutError(
                 'States.Timeout',
                 `task ${spec.stateName} did not finish within its TimeoutSeconds (${timeoutSeconds} s)`,
               ),
@@ -906,11 +1022,7 @@ export class LocalStepFunctions extends EventEmitter<{
               text = JSON.stringify(result ?? null);
               value = JSON.parse(text) as JsonValue;
             } catch (error) {
-              this.failTask(
-                task,
-                namedError('States.Runtime', `task result is not JSON: ${String(error)}`),
-                'failed',
-              );
+              this.failTask(task, runtimeError(`task result is not JSON: ${String(error)}`), 'failed');
               return;
             }
             if (overLimit(text)) {
@@ -966,7 +1078,7 @@ export class LocalStepFunctions extends EventEmitter<{
       () =>
         this.failTaskFromTimer(
           task,
-          namedError(
+          timeoutError(
             'States.HeartbeatTimeout',
             `task ${task.spec.stateName} sent no heartbeat for ${seconds} s (HeartbeatSeconds)`,
           ),

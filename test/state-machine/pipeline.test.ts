@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { storyOf } from '#local/commands/executions.ts';
-import { LocalStepFunctions, type TaskHandler } from '#local/sfn/engine.ts';
+import { localEngineOverrides } from '#local/runtime.ts';
+import { LocalStepFunctions, type LocalStepFunctionsOverrides, type TaskHandler } from '#local/sfn/engine.ts';
 import { localSubstitutions } from '#local/substitutions.ts';
 import {
   ApprovalRejectedError,
@@ -79,7 +80,12 @@ function stageOf(input: unknown): string {
   return env.find((e) => e.Name === 'STEPLINE_STAGE')!.Value;
 }
 
-function pipeline(script: Script, overrides: { heartbeatSecondsOverride?: number } = {}) {
+function pipeline(
+  script: Script,
+  overrides: LocalStepFunctionsOverrides = {},
+  /** Changes the rendered ASL, e.g. to add a state. */
+  edit: (asl: string) => string = (asl) => asl,
+) {
   const dataDir = mkdtempSync(join(tmpdir(), 'stepline-sm-'));
   dirs.push(dataDir);
   let engine!: LocalStepFunctions;
@@ -113,7 +119,7 @@ function pipeline(script: Script, overrides: { heartbeatSecondsOverride?: number
   engine = new LocalStepFunctions({
     dataDir,
     stateMachineName: 'stepline-pipeline',
-    definition: render(s),
+    definition: edit(render(s)),
     tasks: {
       [s.ReportStatusFunctionArn]: script.reportStatus ?? ok,
       [s.FetchSourceFunctionArn]:
@@ -348,6 +354,70 @@ describe('the pipeline state machine', () => {
 
     expect(path.filter((name) => name === 'CheckStaging')).toHaveLength(3);
     expect(path.filter((name) => name === 'WaitForStaging')).toHaveLength(3);
+  });
+
+  it("shortens every Wait state with the local runtime's one setting, whatever its name", async () => {
+    // A Wait state the ASL does not have today (WaitForStaging renamed, and an hour long): the
+    // local runtime must not wait its full time.
+    const states = ['IN_PROGRESS', 'COMPLETED'];
+    let i = 0;
+    const started = Date.now();
+    const { description, path } = await pipeline(
+      {
+        check: async (input) => {
+          const env = (input as { environment: string }).environment;
+          return { outcome: 'Deploying', rolloutState: env === 'staging' ? states[i++] : 'COMPLETED' };
+        },
+      },
+      localEngineOverrides({ waitMs: 10 }),
+      (asl) =>
+        asl.replaceAll('WaitForStaging', 'WaitForCanary').replaceAll('"Seconds": 15', '"Seconds": 3600'),
+    ).run();
+
+    expect(description.status).toBe('SUCCEEDED');
+    expect(path.filter((name) => name === 'WaitForCanary')).toHaveLength(2);
+    expect(path.filter((name) => name === 'WaitForProduction')).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('gives the runner and the approver task tokens shaped like AWS ones (long, with + / and =)', async () => {
+    const tokens: string[] = [];
+    const { description } = await pipeline({
+      runner: (stage, token) => {
+        tokens.push(token);
+        engines
+          .at(-1)!
+          .sendTaskSuccess(token, JSON.stringify(stage === 'publish' ? { stage, image } : { stage }));
+      },
+      approval: (token) => {
+        tokens.push(token);
+        engines.at(-1)!.sendTaskSuccess(
+          token,
+          JSON.stringify({
+            decision: 'approve',
+            approver: 'ops@example.com',
+            comment: '',
+            decidedAt: 'now',
+          }),
+        );
+      },
+    }).run();
+
+    expect(description.status).toBe('SUCCEEDED');
+    expect(tokens).toHaveLength(4);
+    for (const token of tokens) {
+      expect(token.length).toBeGreaterThan(600);
+      for (const char of ['+', '/', '=']) expect(token).toContain(char);
+    }
+  });
+
+  it('fails with States.Runtime, past the States.ALL catchers, when the approval timeout is not a positive integer', async () => {
+    const { description, path } = await pipeline({ approvalTimeoutSeconds: 0 }).run();
+
+    expect(description).toMatchObject({ status: 'FAILED', error: 'States.Runtime' });
+    expect(description.cause).toContain('approvalTimeoutSeconds');
+    expect(path.at(-1)).toBe('RequestApproval');
+    expect(path).not.toContain('ReportFailure');
   });
 
   it('ends as superseded, not failed, when staging already runs a newer commit', async () => {

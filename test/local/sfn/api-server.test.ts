@@ -19,7 +19,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type SfnApiServer, startSfnApiServer } from '#local/sfn/api-server.ts';
-import type { LocalStepFunctions } from '#local/sfn/engine.ts';
+import { type LocalStepFunctions, newTaskToken } from '#local/sfn/engine.ts';
 import { createEngine, tokenMachine, tokenRecorder, tokenResource } from './helpers.ts';
 
 let engine: LocalStepFunctions;
@@ -133,7 +133,7 @@ describe('Step Functions JSON endpoint, with the real SDK', () => {
       InvalidToken,
     );
     await expect(
-      sfn.send(new SendTaskHeartbeatCommand({ taskToken: 'B'.repeat(43) })),
+      sfn.send(new SendTaskHeartbeatCommand({ taskToken: newTaskToken() })),
     ).rejects.toBeInstanceOf(TaskDoesNotExist);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LocalStepFunctions } from '#local/sfn/engine.ts';
+import { LocalStepFunctions, newTaskToken } from '#local/sfn/engine.ts';
 import { readHistory } from '#local/sfn/store.ts';
 import { LambdaTooManyRequestsError } from '#shared/errors.ts';
 import {
@@ -25,7 +25,10 @@ describe('LocalStepFunctions task tokens', () => {
     const final = await engine.waitForExecution(executionArn);
 
     expect(task.input).toEqual({ token: task.token, run: 'push-1', value: 7 });
-    expect(task.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // Shaped like AWS's: hundreds of characters of standard base64, with `+`, `/` and `=`.
+    expect(task.token.length).toBeGreaterThan(600);
+    expect(task.token).toMatch(/^[A-Za-z0-9+/]+=*$/);
+    for (const char of ['+', '/', '=']) expect(task.token).toContain(char);
     expect(final.status).toBe('SUCCEEDED');
     expect(JSON.parse(final.output ?? '')).toEqual({ value: 7, result: { exitCode: 0 } });
   });
@@ -65,7 +68,15 @@ describe('LocalStepFunctions task tokens', () => {
     expect(() => engine.sendTaskHeartbeat('not a token')).toThrow(
       expect.objectContaining({ name: 'InvalidToken' }),
     );
+    // The short URL-safe tokens of earlier local runtimes are malformed now.
     expect(() => engine.sendTaskHeartbeat('A'.repeat(43))).toThrow(
+      expect.objectContaining({ name: 'InvalidToken' }),
+    );
+    // A token that lost its encoding on the way (`+` read as a space) is malformed too.
+    expect(() => engine.sendTaskHeartbeat(newTaskToken().replaceAll('+', ' '))).toThrow(
+      expect.objectContaining({ name: 'InvalidToken' }),
+    );
+    expect(() => engine.sendTaskHeartbeat(newTaskToken())).toThrow(
       expect.objectContaining({ name: 'TaskDoesNotExist' }),
     );
   });
