@@ -6,15 +6,16 @@ const NAME_LIMIT = 80;
 
 /**
  * The execution name for a delivery: `<provider>-<delivery id>` reduced to `[A-Za-z0-9_-]`, at most
- * 80 characters. A redelivery carries the same delivery id, so it maps to the same name and Step
- * Functions refuses to start a second run. Names that would be cut keep a hash of the whole id, so
- * two long ids never collapse into one name.
+ * 80 characters, as Step Functions requires. A redelivery carries the same delivery id, so it maps
+ * to the same name and Step Functions refuses to start a second run. Whenever reducing changed the
+ * id (a character dropped, or the name cut to 80), the name ends in a hash of the exact id, so two
+ * different ids never share a name (`"` and `..` both reduce to nothing; `a.b` and `ab` to `ab`).
  */
 export function executionName(provider: string, deliveryId: string): string {
-  const full = `${provider}-${deliveryId}`.replace(/[^A-Za-z0-9_-]/g, '');
-  if (full.length <= NAME_LIMIT) return full;
+  const readable = `${provider}-${deliveryId}`.replace(/[^A-Za-z0-9_-]/g, '');
+  if (readable === `${provider}-${deliveryId}` && readable.length <= NAME_LIMIT) return readable;
   const hash = createHash('sha256').update(`${provider}\n${deliveryId}`).digest('hex').slice(0, 16);
-  return `${full.slice(0, NAME_LIMIT - hash.length - 1)}-${hash}`;
+  return `${readable.slice(0, NAME_LIMIT - hash.length - 1).replace(/-+$/, '')}-${hash}`;
 }
 
 /**

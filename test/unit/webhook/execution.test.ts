@@ -8,8 +8,8 @@ describe('executionName', () => {
     );
   });
 
-  it('drops characters Step Functions does not allow in a name', () => {
-    expect(executionName('bitbucket', '{0c2a5e64-8b5f}')).toBe('bitbucket-0c2a5e64-8b5f');
+  it('drops characters Step Functions does not allow in a name, and then tells the exact id by a hash', () => {
+    expect(executionName('bitbucket', '{0c2a5e64-8b5f}')).toMatch(/^bitbucket-0c2a5e64-8b5f-[0-9a-f]{16}$/);
   });
 
   it('keeps names at most 80 characters, telling long ids apart by a hash', () => {
@@ -24,6 +24,72 @@ describe('executionName', () => {
 
   it('gives a redelivery the same name', () => {
     expect(executionName('gitea', 'x'.repeat(200))).toBe(executionName('gitea', 'x'.repeat(200)));
+    expect(executionName('github', '"')).toBe(executionName('github', '"'));
+    expect(executionName('github', 'a.b')).toBe(executionName('github', 'a.b'));
+  });
+
+  it('gives ids that clean to the same text different names', () => {
+    // `"` and `..` both became `github-`, and the second push was taken for a redelivery.
+    const ids = [
+      '"',
+      '..',
+      '',
+      'ab',
+      'a.b',
+      'a..b',
+      'a b',
+      'a/b',
+      'ä-b',
+      'é',
+      'e\u0301',
+      '日本',
+      '😀',
+      '\u0000',
+      '\u001b]0;title\u0007',
+      '<script>',
+      `${'a'.repeat(100)}`,
+      `${'a'.repeat(100)}.`,
+      `${'a'.repeat(73)}`,
+      `${'a'.repeat(74)}`,
+      `${'a'.repeat(73)}.`,
+    ];
+    const names = ids.map((id) => executionName('github', id));
+
+    expect(new Set(names).size).toBe(ids.length);
+  });
+
+  it('makes a valid name of any id: [A-Za-z0-9_-], 1 to 80 characters', () => {
+    const hostile = [
+      '"',
+      '..',
+      "'; DROP TABLE executions; --",
+      '../../etc/passwd',
+      '日本語のID',
+      '😀'.repeat(100),
+      '\u001b]0;pwned\u0007',
+      ' \t\n',
+      'x'.repeat(10_000),
+      '%2e%2e',
+    ];
+    for (const id of hostile) {
+      for (const provider of ['github', 'gitlab', 'gitea', 'bitbucket']) {
+        const name = executionName(provider, id);
+        expect(name).toMatch(/^[A-Za-z0-9_-]{1,80}$/);
+        expect(name.startsWith(`${provider}-`)).toBe(true);
+      }
+    }
+  });
+
+  it('keeps a clean id as it is, and the readable part of one it had to clean', () => {
+    expect(executionName('gitlab', 'abc_DEF-123')).toBe('gitlab-abc_DEF-123');
+    expect(executionName('gitlab', 'abc.def')).toMatch(/^gitlab-abcdef-[0-9a-f]{16}$/);
+    const longest = `gitlab-${'b'.repeat(73)}`;
+    expect(longest).toHaveLength(80);
+    expect(executionName('gitlab', 'b'.repeat(73))).toBe(longest);
+  });
+
+  it("names a delivery apart from another provider's delivery with the same id", () => {
+    expect(executionName('github', '..')).not.toBe(executionName('gitea', '..'));
   });
 });
 

@@ -130,7 +130,7 @@ describe('documented push payloads', () => {
 
     expect(sfnMock.commandCalls(StartExecutionCommand)[0]!.args[0].input).toMatchObject({
       stateMachineArn: STATE_MACHINE_ARN,
-      name: 'github-abcDEF123',
+      name: expect.stringMatching(/^github-abcDEF123-[0-9a-f]{16}$/),
     });
   });
 
@@ -338,7 +338,9 @@ describe('documented push payloads', () => {
 
     expect(reply).toMatchObject({
       statusCode: 202,
-      body: { executionName: 'bitbucket-0c2a5e64-8b5f-4b43-a1c4-5d0c0e9a7f11' },
+      body: {
+        executionName: expect.stringMatching(/^bitbucket-0c2a5e64-8b5f-4b43-a1c4-5d0c0e9a7f11-[0-9a-f]{16}$/),
+      },
     });
     const author = { name: 'Emma', email: 'emma@example.com' };
     const first = {
@@ -776,6 +778,30 @@ describe('starting the execution', () => {
       statusCode: 202,
       body: { ...first.body, alreadyStarted: true },
     });
+  });
+
+  it('starts a run for each of two deliveries whose ids clean to the same text', async () => {
+    const body = fixture('github-push.json');
+    sfnMock.on(StartExecutionCommand).callsFake((input: { name: string }) => ({
+      executionArn: `arn:aws:states:eu-west-1:123456789012:execution:stepline-pipeline:${input.name}`,
+      startDate: new Date(RECEIVED_AT + 40),
+    }));
+
+    const first = await receivePush(
+      request('github', body, sign.github(body, undefined, 'push', '"')),
+      deps(),
+    );
+    const second = await receivePush(
+      request('github', body, sign.github(body, undefined, 'push', '..')),
+      deps(),
+    );
+
+    const names = sfnMock.commandCalls(StartExecutionCommand).map((c) => c.args[0].input.name);
+    expect(names).toHaveLength(2);
+    expect(names[0]).not.toBe(names[1]);
+    for (const name of names) expect(name).toMatch(/^github-[0-9a-f]{16}$/);
+    expect(first.body).not.toHaveProperty('alreadyStarted');
+    expect(second.body).not.toHaveProperty('alreadyStarted');
   });
 
   it('says a redelivery had started when Step Functions answers with the running execution', async () => {
