@@ -1,4 +1,5 @@
 import { approveFromOutbox, findApprovalLinks, type OutboxApprovalLink } from './approve.ts';
+import { printable } from './terminal.ts';
 
 type Write = (line: string) => void;
 
@@ -32,9 +33,10 @@ export async function approvalWatch(options: ApprovalWatchOptions) {
     }
     const id = fresh[0]!.id;
     for (const link of fresh) known.add(link.id);
-    options.write(`    approval email (${fresh[0]!.file})`);
-    for (const link of fresh.filter((l) => l.id === id)) options.write(`    ${link.approver}: ${link.url}`);
-    options.write(`    decide: npx stepline approve ${id} [--reject] [--comment TEXT]`);
+    options.write(printable(`    approval email (${fresh[0]!.file})`));
+    for (const link of fresh.filter((l) => l.id === id))
+      options.write(printable(`    ${link.approver}: ${link.url}`));
+    options.write(printable(`    decide: npx stepline approve ${id} [--reject] [--comment TEXT]`));
     if (!options.autoApprove) return;
     const { outcome } = await approveFromOutbox({
       outboxDir: options.outboxDir,
@@ -44,6 +46,8 @@ export async function approvalWatch(options: ApprovalWatchOptions) {
     });
     // A decision that went through shows on RequestApproval's own line; only a refusal is news.
     if (!outcome.decided)
-      options.write(`    the approval page refused (${outcome.status}): ${outcome.title} ${outcome.message}`);
+      options.write(
+        printable(`    the approval page refused (${outcome.status}): ${outcome.title} ${outcome.message}`),
+      );
   };
 }

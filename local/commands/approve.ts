@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { UsageError } from '#local/config.ts';
 import { findLinks, readMessage } from '#local/ses/mime.ts';
 import { parseApprovalLink } from '#shared/approval/link.ts';
+import { printable } from './terminal.ts';
 
 /** An approval link found in an email of the outbox. */
 export interface OutboxApprovalLink {
@@ -247,8 +248,9 @@ export async function approveCommand(options: ApproveCommandOptions): Promise<nu
       `the approval endpoint did not answer (${(error as Error).message}); is the local runtime (stepline serve or run) still running?`,
     );
   }
-  options.write(outcome.title);
-  for (const paragraph of outcome.paragraphs) options.write(`  ${paragraph}`);
-  if (!outcome.decided) options.write(`  (nothing was decided for ${approver}: HTTP ${outcome.status})`);
+  options.write(printable(outcome.title));
+  for (const paragraph of outcome.paragraphs) options.write(printable(`  ${paragraph}`));
+  if (!outcome.decided)
+    options.write(printable(`  (nothing was decided for ${approver}: HTTP ${outcome.status})`));
   return outcome.decided ? 0 : 1;
 }

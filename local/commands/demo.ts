@@ -11,6 +11,7 @@ import { approvalWatch } from './approval-watch.ts';
 import { formatResults } from './executions.ts';
 import { ExecutionFollower } from './follow.ts';
 import { formatDuration, resultsOf } from './story.ts';
+import { printable } from './terminal.ts';
 
 const example = fileURLToPath(new URL('../../examples/hello-service', import.meta.url));
 
@@ -31,7 +32,7 @@ function gitPush(cwd: string, write: (line: string) => void): Promise<number> {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const relay = (chunk: Buffer) => {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) write(`    ${line}`);
+      for (const line of chunk.toString().split('\n').filter(Boolean)) write(printable(`    ${line}`));
     };
     child.stdout.on('data', relay);
     child.stderr.on('data', relay);
@@ -70,7 +71,7 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
     write('    The approval email is in the outbox, as SES would deliver it. A person opens the link;');
     write('    the demo does the same: it opens the page and submits its form with Approve.');
     onRequestApproval().catch((error: unknown) =>
-      write(`    could not follow the approval link: ${(error as Error).message}`),
+      write(printable(`    could not follow the approval link: ${(error as Error).message}`)),
     );
   });
   try {
@@ -122,14 +123,15 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
     const total = (description.stopDate ?? new Date()).getTime() - description.startDate.getTime();
     write('');
     write(`${description.status} in ${formatDuration(total)}`);
-    if (description.error) write(`  ${description.error}: ${(description.cause ?? '').split('\n')[0]}`);
+    if (description.error)
+      write(printable(`  ${description.error}: ${(description.cause ?? '').split('\n')[0]}`));
     for (const line of formatResults(results)) write(line);
     const productionUrl =
       results.production?.rolloutState === 'COMPLETED' ? results.production.url : undefined;
     if (productionUrl) {
       write('');
       write(`5. Production answers: GET ${productionUrl}/`);
-      write(`   ${await answerOf(`${productionUrl}/`)}`);
+      write(printable(`   ${await answerOf(`${productionUrl}/`)}`));
       write(`   production URL: ${productionUrl}`);
     }
     write('');

@@ -12,6 +12,7 @@ import {
   type StateVisit,
   StoryBuilder,
 } from './story.ts';
+import { printable } from './terminal.ts';
 
 type Write = (line: string) => void;
 
@@ -52,7 +53,9 @@ export function listExecutions(dataDir: string, write: Write, options: { json?: 
   }
   for (const record of records) {
     write(
-      `${record.status.padEnd(9)} ${record.startDate.replace('T', ' ').slice(0, 19)}  ${elapsed(record).padStart(9)}  ${record.name}  ${pushSummary(record)}`,
+      printable(
+        `${record.status.padEnd(9)} ${record.startDate.replace('T', ' ').slice(0, 19)}  ${elapsed(record).padStart(9)}  ${record.name}  ${pushSummary(record)}`,
+      ),
     );
   }
   return 0;
@@ -71,7 +74,9 @@ export function formatVisit(visit: StateVisit): string {
     visit.retries > 0 ? ` (after ${visit.retries} ${visit.retries === 1 ? 'retry' : 'retries'})` : '';
   const error = visit.outcome === 'failed' && visit.error ? `  ${visit.error}` : '';
   const summary = visit.summary ? `  ${visit.summary}` : '';
-  return `  ${mark} ${visit.name.padEnd(20)} ${formatDuration(visit.durationMs).padStart(9)}${retries}${error}${summary}`;
+  return printable(
+    `  ${mark} ${visit.name.padEnd(20)} ${formatDuration(visit.durationMs).padStart(9)}${retries}${error}${summary}`,
+  );
 }
 
 /** `stepline executions show NAME`: the execution as a story, then its failure in full. */
@@ -83,7 +88,7 @@ export function showExecution(
 ): number {
   const record = readStoredExecution(dataDir, name);
   if (!record) {
-    write(`no execution named "${name}" in ${dataDir} (see \`stepline executions list\`)`);
+    write(printable(`no execution named "${name}" in ${dataDir} (see \`stepline executions list\`)`));
     return 2;
   }
   const visits = storyOf(dataDir, name);
@@ -104,9 +109,9 @@ export function showExecution(
     );
     return 0;
   }
-  write(`${record.name}  ${record.status}  ${elapsed(record)}`);
-  write(`  push:    ${pushSummary(record)}`);
-  write(`  started: ${record.startDate}${record.stopDate ? `  stopped: ${record.stopDate}` : ''}`);
+  write(printable(`${record.name}  ${record.status}  ${elapsed(record)}`));
+  write(printable(`  push:    ${pushSummary(record)}`));
+  write(printable(`  started: ${record.startDate}${record.stopDate ? `  stopped: ${record.stopDate}` : ''}`));
   write('');
   for (const visit of visits) write(formatVisit(visit));
   const highlights = formatResults(results);
@@ -114,7 +119,7 @@ export function showExecution(
   for (const line of highlights) write(line);
   if (record.error) {
     write('');
-    write(`  ${record.error}`);
+    write(printable(`  ${record.error}`));
     const cause = indentCause(record.cause);
     if (cause) write(cause);
   }
@@ -143,5 +148,5 @@ export function formatResults(results: RunResults): string[] {
     lines.push(
       `  approval:   ${results.approval.decision === 'approve' ? 'approved' : results.approval.decision} by ${results.approval.approver ?? '?'}${results.approval.comment ? ` ("${results.approval.comment}")` : ''}`,
     );
-  return lines;
+  return lines.map((line) => printable(line));
 }

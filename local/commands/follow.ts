@@ -8,6 +8,7 @@ import type { ExecutionDescription, LocalStepFunctions } from '#local/sfn/engine
 import type { LocalHistoryEvent } from '#local/sfn/store.ts';
 import { formatVisit } from './executions.ts';
 import { indentCause, type StateVisit, StoryBuilder } from './story.ts';
+import { printable } from './terminal.ts';
 
 type Write = (line: string) => void;
 
@@ -82,7 +83,7 @@ function printEvent(
 ): void {
   const { started, finished } = story.add(event);
   if (started && started.type === 'Task' && !finished) {
-    write(`  ▶ ${started.name}`);
+    write(printable(`  ▶ ${started.name}`));
     onTaskStarted(started);
   }
   if (finished) {

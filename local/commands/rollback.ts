@@ -5,6 +5,7 @@ import { deploy } from '#functions/deploy/deploy.ts';
 import type { Ecs } from '#functions/deploy/ecs.ts';
 import { DeploymentConfigError, loadAwsDeploymentConfig, resolveConfigFile } from '#infra/config.ts';
 import { findRunningRuntime } from '#local/commands/running-runtime.ts';
+import { printable } from '#local/commands/terminal.ts';
 import { loadLocalConfig, UsageError } from '#local/config.ts';
 import { localCredentials, localRegion } from '#local/s3.ts';
 import type { DeploymentState } from '#shared/deployment.ts';
@@ -47,7 +48,8 @@ export async function rollbackCommand(options: RollbackCommandOptions): Promise<
   const ecs = options.ecs ?? (await ecsClient(options));
   const logger = { info: () => {}, warn: () => {} };
   const deps: CheckDeploymentDeps = { ecs, config, fetch: options.fetch ?? globalThis.fetch, logger };
-  const { write } = options;
+  // Repository names, ARNs and URLs come from the configuration and the provider.
+  const write = (line: string) => options.write(printable(line));
   const where = `${options.environment} (${choice.cluster}/${choice.service})`;
   const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
   const pollMs = options.pollMs ?? (options.aws ? 15_000 : 1_000);

@@ -14,6 +14,7 @@ import { formatResults } from './executions.ts';
 import { ExecutionFollower, followRemote } from './follow.ts';
 import { findRunningRuntime } from './running-runtime.ts';
 import { formatDuration, resultsOf, type StateVisit } from './story.ts';
+import { printable } from './terminal.ts';
 import { pushableRepo } from './workspace.ts';
 
 export interface RunOptions {
@@ -67,16 +68,19 @@ export async function runCommand(options: RunOptions): Promise<number> {
   const config = options.configPath
     ? loadLocalConfig(options.configPath, options.secret).config
     : localDefaultConfig(options.secret);
-  const log = options.json ? () => {} : write;
+  // Refs, repository names, build output and causes come from the push and the build: `log` keeps
+  // the lines of a multi-line cause, `say` prints one line.
+  const log = options.json ? () => {} : (text: string) => write(printable(text, { multiline: true }));
+  const say = (line: string) => log(printable(line));
   if (repo.snapshotOf)
-    log(`${repo.snapshotOf} is not a repository of its own: pushing a snapshot commit of its files`);
+    say(`${repo.snapshotOf} is not a repository of its own: pushing a snapshot commit of its files`);
 
   const running = await findRunningRuntime(options.dataDir);
   let runtime: LocalRuntime | undefined;
   let webhookUrl: string;
   let sfn: SFNClient | undefined;
   if (running) {
-    log(
+    say(
       `delivering to the stepline serve of ${resolve(options.dataDir)} (pid ${running.pid}, ${running.webhookUrl})`,
     );
     webhookUrl = running.webhookUrl;
@@ -103,7 +107,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
   const onTaskStarted = (visit: StateVisit) => {
     if (visit.name !== 'RequestApproval') return;
     onRequestApproval().catch((error: unknown) =>
-      log(`    could not follow the approval link: ${(error as Error).message}`),
+      say(`    could not follow the approval link: ${(error as Error).message}`),
     );
   };
   const follower = runtime ? new ExecutionFollower(runtime.engine, log, onTaskStarted) : undefined;
@@ -124,13 +128,15 @@ export async function runCommand(options: RunOptions): Promise<number> {
     };
     if (delivery.status !== 202 || !reply.executionArn) {
       write(
-        reply.ignored
-          ? `the push was not run: ${reply.ignored}`
-          : `the webhook refused the push (${delivery.status}): ${reply.message ?? JSON.stringify(reply)}`,
+        printable(
+          reply.ignored
+            ? `the push was not run: ${reply.ignored}`
+            : `the webhook refused the push (${delivery.status}): ${reply.message ?? JSON.stringify(reply)}`,
+        ),
       );
       return reply.ignored ? 0 : 2;
     }
-    log(
+    say(
       `${fullName} ${fullRef.replace(/^refs\/(heads|tags)\//, '')} @ ${sha.slice(0, 12)} → execution ${reply.executionName}`,
     );
     let description: {
@@ -184,15 +190,15 @@ export async function runCommand(options: RunOptions): Promise<number> {
         ),
       );
     } else {
-      write('');
-      write(`${status} in ${formatDuration(totalMs)}: ${description.name}`);
-      if (description.error) write(`  ${description.error}: ${(description.cause ?? '').split('\n')[0]}`);
-      for (const line of formatResults(results)) write(line);
-      write(
+      log('');
+      say(`${status} in ${formatDuration(totalMs)}: ${description.name}`);
+      if (description.error) say(`  ${description.error}: ${(description.cause ?? '').split('\n')[0]}`);
+      for (const line of formatResults(results)) log(line);
+      say(
         `  history:    npx stepline executions show ${description.name} --data ${resolve(options.dataDir)}`,
       );
       if (runtime && (results.staging || results.production))
-        write(
+        log(
           '  (the services this run deployed stop when it exits; run `npx stepline serve` first to keep them up)',
         );
     }

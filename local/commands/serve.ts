@@ -3,6 +3,7 @@ import { loadLocalConfig } from '#local/config.ts';
 import { startLocalRuntime } from '#local/runtime.ts';
 import { secretFile } from '#local/secret.ts';
 import type { LocalHistoryEvent } from '#local/sfn/store.ts';
+import { printable } from './terminal.ts';
 
 export interface ServeOptions {
   host: string;
@@ -48,7 +49,9 @@ export async function serveCommand(options: ServeOptions): Promise<number> {
   );
   for (const { service } of runtime.ecs.services()) {
     const url = service.tags?.find((t) => t.key === 'stepline:url')?.value;
-    write(`    ${service.serviceName.padEnd(13)} ${url ?? ''}  (${service.desiredCount} tasks wanted)`);
+    write(
+      printable(`    ${service.serviceName.padEnd(13)} ${url ?? ''}  (${service.desiredCount} tasks wanted)`),
+    );
   }
   write(`  data:            ${runtime.dataDir}  (npx stepline executions list --data ${runtime.dataDir})`);
   write(`  approvals:       ${runtime.approvalBaseUrl}/approvals/{id} (emails in ${runtime.outboxDir})`);
@@ -58,17 +61,19 @@ export async function serveCommand(options: ServeOptions): Promise<number> {
   // What happens while it serves: each execution's start and end, and each approval link emailed.
   const onEvent = (arn: string, event: LocalHistoryEvent) => {
     const name = arn.split(':').at(-1);
-    if (event.type === 'ExecutionStarted') write(`${name}: started`);
+    if (event.type === 'ExecutionStarted') write(printable(`${name}: started`));
     else if (/^Execution(Succeeded|Failed|TimedOut|Aborted)$/.test(String(event.type))) {
       const status = String(event.type).replace('Execution', '').toUpperCase();
-      write(`${name}: ${status}  (npx stepline executions show ${name} --data ${runtime.dataDir})`);
+      write(
+        printable(`${name}: ${status}  (npx stepline executions show ${name} --data ${runtime.dataDir})`),
+      );
     }
   };
   runtime.engine.on('event', onEvent);
   const stopEmails = runtime.onEmail((email) => {
     const approvals = email.links.filter((link) => /\/approvals\/[^/?#]+\?/.test(link));
-    write(`email to ${email.to.join(', ')}: ${email.subject}`);
-    for (const link of approvals) write(`  ${link}`);
+    write(printable(`email to ${email.to.join(', ')}: ${email.subject}`));
+    for (const link of approvals) write(printable(`  ${link}`));
   });
   await new Promise<void>((resolve) => {
     const stop = () => resolve();

@@ -13,6 +13,7 @@ import { environmentTag } from '#local/ecs/configured-services.ts';
 import { urlTag } from '#local/ecs/local-ecs.ts';
 import { EcsStore } from '#local/ecs/store.ts';
 import { localCredentials, localRegion } from '#local/s3.ts';
+import { printable } from './terminal.ts';
 
 type Write = (line: string) => void;
 
@@ -201,17 +202,19 @@ export async function servicesCommand(
     );
   const rows = [
     ['ENVIRONMENT', 'SERVICE', 'REV', 'IMAGE', 'COMMIT', 'DESIRED', 'RUNNING', 'HEALTHY', 'URL'],
-    ...services.map((s) => [
-      s.environment,
-      s.service,
-      s.revision === null ? '-' : String(s.revision),
-      s.imageDigest ? s.imageDigest.slice(0, 19) : '-',
-      s.commit ? s.commit.slice(0, 12) : '-',
-      String(s.desired),
-      String(s.running),
-      String(s.healthy),
-      live ? (s.url ?? '-') : '-',
-    ]),
+    ...services.map((s) =>
+      [
+        s.environment,
+        s.service,
+        s.revision === null ? '-' : String(s.revision),
+        s.imageDigest ? s.imageDigest.slice(0, 19) : '-',
+        s.commit ? s.commit.slice(0, 12) : '-',
+        String(s.desired),
+        String(s.running),
+        String(s.healthy),
+        live ? (s.url ?? '-') : '-',
+      ].map((cell) => printable(cell)),
+    ),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   for (const row of rows)

@@ -1,4 +1,5 @@
 import type { LocalHistoryEvent } from '#local/sfn/store.ts';
+import { printable } from './terminal.ts';
 
 /** One state's visit, as an execution's history tells it. */
 export interface StateVisit {
@@ -231,5 +232,5 @@ export function indentCause(cause: string | undefined, maxLines = 40): string {
     lines.length > maxLines
       ? [`… ${lines.length - maxLines} earlier lines`, ...lines.slice(-maxLines)]
       : lines;
-  return shown.map((line) => `      ${line}`).join('\n');
+  return shown.map((line) => `      ${printable(line, { multiline: true })}`).join('\n');
 }

@@ -139,6 +139,24 @@ describe('stepline run', () => {
     expect(stdout).not.toMatch(/▶ Build/);
   });
 
+  it('prints a repository name with control characters escaped, in the run and in executions list', async () => {
+    // The repository is named after its directory; this one sets the terminal's title when printed raw.
+    const hostile = join(work, 'hello-\u001b]0;pwned\u0007');
+    await cp(example, hostile, { recursive: true });
+    await writeFile(join(hostile, 'stepline.yml'), 'build:\n  commands: [1]\ntest:\n  commands: []\n');
+
+    const run = await stepline(['run', hostile, '--data', dataDir]);
+    const { stdout: listed } = await stepline(['executions', 'list', '--data', dataDir]);
+
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('local/hello-\\x1b]0;pwned\\x07 ');
+    expect(listed).toContain('local/hello-\\x1b]0;pwned\\x07 ');
+    for (const text of [run.stdout, listed]) {
+      expect(text).not.toContain('\u001b');
+      expect(text).not.toContain('\u0007');
+    }
+  });
+
   it('exits 2 when the repository directory does not exist', async () => {
     const { code, stderr } = await stepline(['run', join(work, 'nowhere'), '--data', dataDir]);
 
