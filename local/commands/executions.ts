@@ -1,8 +1,10 @@
 import {
+  type LocalHistoryEvent,
   listStoredExecutions,
   readHistory,
   readStoredExecution,
   type StoredExecution,
+  type UnreadableExecution,
 } from '#local/sfn/store.ts';
 import {
   formatDuration,
@@ -34,9 +36,16 @@ function elapsed(record: StoredExecution): string {
   return formatDuration(end - Date.parse(record.startDate));
 }
 
-/** `stepline executions list`: newest first, one line each. */
+/**
+ * `stepline executions list`: newest first, one line each. A record that cannot be read (e.g. empty
+ * after a power loss) gets an UNREADABLE line (in --json, a warning on stderr) instead of failing the list.
+ */
 export function listExecutions(dataDir: string, write: Write, options: { json?: boolean } = {}): number {
-  const records = listStoredExecutions(dataDir);
+  const unreadable: UnreadableExecution[] = [];
+  const records = listStoredExecutions(
+    dataDir,
+    options.json ? undefined : (skipped) => unreadable.push(skipped),
+  );
   if (options.json) {
     write(
       JSON.stringify(
@@ -47,10 +56,11 @@ export function listExecutions(dataDir: string, write: Write, options: { json?: 
     );
     return 0;
   }
-  if (records.length === 0) {
+  if (records.length === 0 && unreadable.length === 0) {
     write(`no executions in ${dataDir}`);
     return 0;
   }
+  for (const skipped of unreadable) write(`${'UNREADABLE'.padEnd(9)} ${skipped.name}  ${skipped.reason}`);
   for (const record of records) {
     write(
       printable(
@@ -61,9 +71,13 @@ export function listExecutions(dataDir: string, write: Write, options: { json?: 
   return 0;
 }
 
-export function storyOf(dataDir: string, name: string): StateVisit[] {
+export function storyOf(
+  dataDir: string,
+  name: string,
+  history: readonly LocalHistoryEvent[] = readHistory(dataDir, name),
+): StateVisit[] {
   const story = new StoryBuilder();
-  for (const event of readHistory(dataDir, name)) story.add(event);
+  for (const event of history) story.add(event);
   return story.visits;
 }
 
@@ -91,8 +105,9 @@ export function showExecution(
     write(printable(`no execution named "${name}" in ${dataDir} (see \`stepline executions list\`)`));
     return 2;
   }
-  const visits = storyOf(dataDir, name);
-  const results = resultsOf(readHistory(dataDir, name));
+  const history = readHistory(dataDir, name);
+  const visits = storyOf(dataDir, name, history);
+  const results = resultsOf(history);
   if (options.json) {
     write(
       JSON.stringify(

@@ -30,6 +30,7 @@ import {
   listStoredExecutions,
   readHistory,
   readStoredExecution,
+  repairHistoryTail,
   type StoredExecution,
   writeStoredExecution,
 } from './store.ts';
@@ -674,7 +675,9 @@ export class LocalStepFunctions extends EventEmitter<{
     executions: ExecutionListItem[];
     nextToken?: string;
   } {
-    const records = listStoredExecutions(this.dataDir).filter(
+    const records = listStoredExecutions(this.dataDir, (skipped) =>
+      this.logger.warn('skipped an execution record that cannot be read', { ...skipped }),
+    ).filter(
       (record) =>
         record.stateMachineArn === this.stateMachineArn &&
         (request.statusFilter === undefined || record.status === request.statusFilter),
@@ -706,7 +709,9 @@ export class LocalStepFunctions extends EventEmitter<{
     } = {},
   ): { events: LocalHistoryEvent[]; nextToken?: string } {
     this.describeExecution(executionArn);
-    let events = readHistory(this.dataDir, this.executionNameOf(executionArn));
+    let events = readHistory(this.dataDir, this.executionNameOf(executionArn), (message) =>
+      this.logger.warn(message),
+    );
     if (request.reverseOrder) events = events.reverse();
     if (request.includeExecutionData === false) events = events.map(withoutExecutionData);
     const { page, ...rest } = paginate(events, request.maxResults, request.nextToken);
@@ -843,7 +848,7 @@ export class LocalStepFunctions extends EventEmitter<{
       timestamp: new Date(),
       ...body,
     } as LocalHistoryEvent;
-    appendHistoryEvent(this.dataDir, execution.name, event);
+    appendHistoryEvent(this.dataDir, execution.name, event, (message) => this.logger.warn(message));
     try {
       this.emit('event', execution.executionArn, event);
     } catch (error) {
@@ -1287,14 +1292,25 @@ export class LocalStepFunctions extends EventEmitter<{
    * an execution could never finish.
    */
   private recoverStaleExecutions(): void {
-    for (const record of listStoredExecutions(this.dataDir)) {
+    const warn = (message: string) => this.logger.warn(message);
+    const records = listStoredExecutions(this.dataDir, (skipped) =>
+      this.logger.warn('skipped an execution record that cannot be read', { ...skipped }),
+    );
+    for (const record of records) {
       if (record.status !== 'RUNNING') continue;
       const stale =
         record.ownerPid === process.pid
           ? !liveEngineIds.has(record.ownerId)
           : !isProcessAlive(record.ownerPid);
       if (!stale) continue;
-      const history = readHistory(this.dataDir, record.name);
+      // A crash mid-append leaves a torn last line: cut it off so ExecutionFailed gets a line of its own.
+      const torn = repairHistoryTail(this.dataDir, record.name);
+      if (torn !== undefined)
+        this.logger.warn('removed a torn last line from the history of an execution', {
+          executionArn: record.executionArn,
+          fragment: torn,
+        });
+      const history = readHistory(this.dataDir, record.name, warn);
       const last = history.at(-1);
       const now = new Date();
       const cause =
@@ -1302,13 +1318,18 @@ export class LocalStepFunctions extends EventEmitter<{
         `${last ? `; its last event was at ${last.timestamp.toISOString()}` : ''}. ` +
         `Noticed at ${now.toISOString()}.`;
       const id = (last?.id ?? 0) + 1;
-      appendHistoryEvent(this.dataDir, record.name, {
-        id,
-        previousEventId: id - 1,
-        timestamp: now,
-        type: 'ExecutionFailed',
-        executionFailedEventDetails: { error: runtimeStoppedError, cause },
-      });
+      appendHistoryEvent(
+        this.dataDir,
+        record.name,
+        {
+          id,
+          previousEventId: id - 1,
+          timestamp: now,
+          type: 'ExecutionFailed',
+          executionFailedEventDetails: { error: runtimeStoppedError, cause },
+        },
+        warn,
+      );
       writeStoredExecution(this.dataDir, {
         ...record,
         status: 'FAILED',

@@ -1,5 +1,17 @@
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  closeSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 import type { HistoryEvent, HistoryEventType } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
 
@@ -11,7 +23,16 @@ import { z } from 'zod';
  * Layout: `<dataDir>/executions/<name>.json` and `<dataDir>/executions/<name>.history.jsonl`.
  * Execution names cannot hold `/`, `\` or control characters (see `validateExecutionName`), so a
  * name is always a safe file name once an extension is appended.
+ *
+ * Crashes: records are written to a temp file, fsynced and renamed (then the directory fsynced);
+ * history appends of execution-level events (started, ended) are fsynced. A `kill -9` or power loss
+ * mid-append can still leave a torn last history line: the first append of this process to a history
+ * cuts it off first, and readers skip (with a warning) any line that does not parse.
  */
+
+/** How the store reports what it skipped or repaired; by default a process warning on stderr. */
+export type StoreWarn = (message: string) => void;
+const defaultWarn: StoreWarn = (message) => process.emitWarning(message, 'SteplineStoreWarning');
 
 export const executionStatuses = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'] as const;
 export type ExecutionStatus = (typeof executionStatuses)[number];
@@ -78,19 +99,102 @@ export function ensureStore(dataDir: string): void {
   mkdirSync(executionsDir(dataDir), { recursive: true });
 }
 
-/** Replaces an execution's record atomically (temp file + rename), so a reader never sees half of it. */
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text);
+  let written = 0;
+  while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+}
+
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Some file systems cannot fsync a directory; the rename is still atomic.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/**
+ * Replaces an execution's record atomically and durably (temp file, fsync, rename, fsync of the
+ * directory), so a reader never sees half of it and a power loss leaves the old or the new record.
+ */
 export function writeStoredExecution(dataDir: string, record: StoredExecution): void {
   ensureStore(dataDir);
   const target = recordPath(dataDir, record.name);
   const temp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  writeFileSync(temp, `${JSON.stringify(StoredExecution.parse(record), null, 2)}\n`);
+  const fd = openSync(temp, 'w', 0o600);
+  try {
+    writeAll(fd, `${JSON.stringify(StoredExecution.parse(record), null, 2)}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(temp, target);
+  fsyncDir(dirname(target));
 }
 
-/** Appends one event to an execution's history; synchronous, so events land in the order they happen. */
-export function appendHistoryEvent(dataDir: string, name: string, event: LocalHistoryEvent): void {
+/** Histories this process has checked for a torn tail (and so may append to without looking). */
+const checkedHistories = new Set<string>();
+
+/**
+ * Cuts off a torn last line of execution `name`'s history (one without its newline, left by a crash
+ * mid-append), so the next event starts on a line of its own. Returns the fragment it removed.
+ */
+export function repairHistoryTail(dataDir: string, name: string): string | undefined {
+  const path = historyPath(dataDir, name);
+  checkedHistories.add(path);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r+');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return undefined;
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    if (last[0] === 0x0a) return undefined;
+    const bytes = Buffer.alloc(size);
+    readSync(fd, bytes, 0, size, 0);
+    const keep = bytes.lastIndexOf(0x0a) + 1;
+    ftruncateSync(fd, keep);
+    fsyncSync(fd);
+    return bytes.subarray(keep).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Appends one event to an execution's history; synchronous, so events land in the order they happen.
+ * The first append of this process to a history repairs a torn tail first (see `repairHistoryTail`);
+ * the start and end of an execution are fsynced.
+ */
+export function appendHistoryEvent(
+  dataDir: string,
+  name: string,
+  event: LocalHistoryEvent,
+  warn: StoreWarn = defaultWarn,
+): void {
   ensureStore(dataDir);
-  appendFileSync(historyPath(dataDir, name), `${JSON.stringify(serializeEvent(event))}\n`);
+  const path = historyPath(dataDir, name);
+  if (!checkedHistories.has(path)) {
+    const torn = repairHistoryTail(dataDir, name);
+    if (torn !== undefined)
+      warn(`removed a torn last line from the history of execution "${name}": ${JSON.stringify(torn)}`);
+  }
+  const fd = openSync(path, 'a', 0o600);
+  try {
+    writeAll(fd, `${JSON.stringify(serializeEvent(event))}\n`);
+    if (String(event.type).startsWith('Execution')) fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function serializeEvent(event: LocalHistoryEvent): Record<string, unknown> {
@@ -127,8 +231,22 @@ export function readStoredExecution(dataDir: string, name: string): StoredExecut
   return parsed.data;
 }
 
-/** Every stored execution, newest first. */
-export function listStoredExecutions(dataDir: string): StoredExecution[] {
+/** A record `listStoredExecutions` skipped because it cannot be read. */
+export interface UnreadableExecution {
+  name: string;
+  path: string;
+  reason: string;
+}
+
+/**
+ * Every stored execution, newest first. A record that cannot be read (empty or torn after a power
+ * loss, invalid) is skipped and passed to `onUnreadable` (by default a process warning).
+ */
+export function listStoredExecutions(
+  dataDir: string,
+  onUnreadable: (skipped: UnreadableExecution) => void = (skipped) =>
+    defaultWarn(`skipped execution record ${skipped.path}: ${skipped.reason}`),
+): StoredExecution[] {
   let files: string[];
   try {
     files = readdirSync(executionsDir(dataDir));
@@ -139,8 +257,15 @@ export function listStoredExecutions(dataDir: string): StoredExecution[] {
   const records: StoredExecution[] = [];
   for (const file of files) {
     if (!file.endsWith(recordSuffix) || file.endsWith(historySuffix)) continue;
-    const record = readStoredExecution(dataDir, file.slice(0, -recordSuffix.length));
-    if (record) records.push(record);
+    const name = file.slice(0, -recordSuffix.length);
+    try {
+      const record = readStoredExecution(dataDir, name);
+      if (record) records.push(record);
+    } catch (error) {
+      const cause = (error as Error).cause;
+      const reason = `${(error as Error).message}${cause instanceof Error ? ` (${cause.message})` : ''}`;
+      onUnreadable({ name, path: recordPath(dataDir, name), reason });
+    }
   }
   return records.sort(
     (a, b) => b.startDate.localeCompare(a.startDate) || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0),
@@ -149,9 +274,14 @@ export function listStoredExecutions(dataDir: string): StoredExecution[] {
 
 /**
  * The history of execution `name`, oldest first; empty when there is none. A last line that another
- * process is still writing is skipped rather than reported as corrupt.
+ * process is still writing is skipped rather than reported as corrupt; any other line that is not a
+ * valid event (torn by a crash) is skipped and passed to `warn`.
  */
-export function readHistory(dataDir: string, name: string): LocalHistoryEvent[] {
+export function readHistory(
+  dataDir: string,
+  name: string,
+  warn: StoreWarn = defaultWarn,
+): LocalHistoryEvent[] {
   const text = readIfExists(historyPath(dataDir, name));
   if (text === undefined) return [];
   const lines = text.split('\n');
@@ -161,12 +291,17 @@ export function readHistory(dataDir: string, name: string): LocalHistoryEvent[] 
     let json: unknown;
     try {
       json = JSON.parse(line);
-    } catch (error) {
+    } catch {
       if (index === lines.length - 1) return;
-      throw new Error(`history of execution "${name}" has an invalid line ${index + 1}`, { cause: error });
+      warn(`skipped line ${index + 1} of the history of execution "${name}": not valid JSON`);
+      return;
     }
-    const parsed = StoredHistoryLine.parse(json);
-    events.push({ ...parsed, timestamp: new Date(parsed.timestamp) } as LocalHistoryEvent);
+    const parsed = StoredHistoryLine.safeParse(json);
+    if (!parsed.success) {
+      warn(`skipped line ${index + 1} of the history of execution "${name}": not a history event`);
+      return;
+    }
+    events.push({ ...parsed.data, timestamp: new Date(parsed.data.timestamp) } as LocalHistoryEvent);
   });
   return events;
 }

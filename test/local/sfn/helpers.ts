@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterEach, vi } from 'vitest';
 import { LocalStepFunctions, type LocalStepFunctionsOptions, type TaskHandler } from '#local/sfn/engine.ts';
 
 export const tokenResource = 'arn:aws:states:::ecs:runTask.waitForTaskToken';
@@ -92,4 +92,9 @@ export function statePath(
   return events
     .filter((e) => e.type.endsWith('StateEntered'))
     .map((e) => e.stateEnteredEventDetails?.name ?? '?');
+}
+
+/** A logger whose calls a test can inspect. */
+export function passLogger() {
+  return { info: vi.fn(), warn: vi.fn(), error: vi.fn() };
 }
