@@ -1,5 +1,5 @@
 import '#local/polyfills.ts';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SFNClient } from '@aws-sdk/client-sfn';
@@ -14,6 +14,7 @@ import { bundleRunner } from '#local/ecs/runner-bundle.ts';
 import { localLambdas } from '#local/lambdas.ts';
 import { startLocalRegistry } from '#local/registry/server.ts';
 import { publisherTaskEnv } from '#local/registry/task-env.ts';
+import { acquireRuntimeLock } from '#local/runtime-lock.ts';
 import { localCredentials, localRegion, localS3Client, startLocalS3 } from '#local/s3.ts';
 import { type SentEmail, startLocalSes } from '#local/ses/server.ts';
 import { startSfnApiServer } from '#local/sfn/api-server.ts';
@@ -100,12 +101,13 @@ const runtimeFile = (dataDir: string) => join(dataDir, 'runtime.json');
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
   const dataDir = resolve(options.dataDir);
-  // Owner-only: live task tokens appear in execution histories, and the webhook secret lives here.
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const releaseLock = await openDataDir(dataDir);
   const bucket = 'stepline-artifacts';
-  const s3 = await startLocalS3({ directory: join(dataDir, 's3'), bucket });
-  const closers: (() => Promise<void>)[] = [() => s3.close()];
+  // Closed last to first: the lock goes when everything else has stopped.
+  const closers: (() => Promise<void>)[] = [async () => releaseLock()];
   try {
+    const s3 = await startLocalS3({ directory: join(dataDir, 's3'), bucket });
+    closers.unshift(() => s3.close());
     const ses = await startLocalSes({ outboxDir: join(dataDir, 'outbox') });
     closers.unshift(() => ses.close());
     let approvalBaseUrl = options.publicUrl?.replace(/\/+$/, '') ?? '';
@@ -243,6 +245,17 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     await closeAll(closers);
     throw error;
   }
+}
+
+/**
+ * Makes `dataDir` ready for one runtime: creates it or makes an existing one owner-only (live task
+ * tokens appear in execution histories, and the webhook secret lives here), then takes its
+ * `runtime.lock` (see `acquireRuntimeLock`). Returns the lock's release.
+ */
+export async function openDataDir(dataDir: string): Promise<() => void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await chmod(dataDir, 0o700);
+  return acquireRuntimeLock(dataDir);
 }
 
 async function closeAll(closers: (() => Promise<void>)[]): Promise<void> {

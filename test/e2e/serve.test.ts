@@ -140,6 +140,19 @@ describe('stepline serve', () => {
     expect(await ping.json()).toHaveProperty('ignored');
   });
 
+  it('refuses a second serve on the same data directory with exit 2, naming the pid of the first', async () => {
+    const first = await startServe(dataDir);
+
+    const second = await startServe(dataDir).then(
+      () => undefined,
+      (error: Error) => error.message,
+    );
+
+    expect(second).toMatch(/exited with 2/);
+    expect(second).toContain(`in use by another stepline runtime (pid ${first.child.pid})`);
+    expect(first.child.exitCode).toBeNull();
+  });
+
   it('marks an execution that was running when serve died as FAILED on the next start', async () => {
     const first = await startServe(dataDir);
     const reply = await deliverGitHubPush(

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { DescribeImagesCommand, ECRClient } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type LocalRuntime, startLocalRuntime } from '#local/runtime.ts';
+import { RuntimeLockedError } from '#local/runtime-lock.ts';
 import { localDefaultConfig } from '#local/webhook-server.ts';
 import { createLogger } from '#shared/logger.ts';
 
@@ -27,6 +28,19 @@ afterAll(async () => {
 });
 
 describe('the local runtime and its registry', () => {
+  it('refuses a second runtime on the same data directory, naming the pid that holds it', async () => {
+    const second = startLocalRuntime({
+      dataDir,
+      config: localDefaultConfig('secret'),
+      port: 0,
+      logger: createLogger('stepline-test'),
+    });
+
+    await expect(second).rejects.toThrow(RuntimeLockedError);
+    await expect(second).rejects.toThrow(`pid ${process.pid}`);
+    expect(await readFile(join(dataDir, 'runtime.lock'), 'utf8')).toBe(`${process.pid}\n`);
+  });
+
   it('serves the registry from the data directory and names it in runtime.json', async () => {
     const written = JSON.parse(await readFile(join(dataDir, 'runtime.json'), 'utf8'));
 
