@@ -1,10 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { createHandler } from '#functions/webhook/create-handler.ts';
 import { MAX_BODY_BYTES } from '#functions/webhook/receive-push.ts';
+import { listen } from '#local/http/listen.ts';
 import { DeploymentConfig } from '#shared/deployment-config.ts';
 import { createLogger } from '#shared/logger.ts';
 import { providers } from '#shared/push-event.ts';
@@ -124,18 +124,10 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const { url, port } = await listen(server, options.host ?? '127.0.0.1', options.port ?? 0);
   return {
-    url: `http://${host}:${address.port}`,
-    port: address.port,
+    url,
+    port,
     server,
     close: () =>
       new Promise<void>((resolve, reject) => {

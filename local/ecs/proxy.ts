@@ -7,7 +7,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from '#local/http/listen.ts';
 
 /** Headers that belong to one connection, never forwarded. */
 const hopByHop = new Set([
@@ -62,22 +62,9 @@ export class ServiceProxy {
   async listen(port?: number): Promise<number> {
     const server = createServer((req, res) => this.#handle(req, res));
     server.keepAliveTimeout = 5000;
-    const tryListen = (p: number) =>
-      new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(p, '127.0.0.1', () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-    try {
-      await tryListen(port ?? 0);
-    } catch (error) {
-      if (port === undefined || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-      await tryListen(0);
-    }
+    const bound = await listen(server, '127.0.0.1', port ?? 0, port === undefined ? {} : { fallbackPort: 0 });
     this.#server = server;
-    this.#port = (server.address() as AddressInfo).port;
+    this.#port = bound.port;
     return this.#port;
   }
 

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listen } from './listen.ts';
 
 /**
  * One AWS service as the AWS JSON protocol (1.0 or 1.1) carries it: `POST /` with
@@ -107,17 +107,9 @@ export async function startAwsJsonServer(
   const server = createServer((req, res) => {
     void serveAwsJson(service, req, res);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const { port } = server.address() as AddressInfo;
-  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const { url } = await listen(server, host, options.port ?? 0);
   return {
-    url: `http://${urlHost}:${port}`,
+    url,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

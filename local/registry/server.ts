@@ -1,8 +1,8 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serveAwsJson } from '#local/http/aws-json.ts';
+import { listen } from '#local/http/listen.ts';
 import { authRealm, isAuthorized, registryPassword } from './auth.ts';
 import { type BaseImages, startBaseImages } from './base-images.ts';
 import { dispatchEcr, ecrTargetPrefix } from './ecr-api.ts';
@@ -589,30 +589,22 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
     void registry.handle(req, res);
   });
   const host = options.host ?? '127.0.0.1';
-  const listen = (port: number) =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
   const portFile = join(options.dir, '.port');
   const previous = options.reusePort
     ? Number((await readFile(portFile, 'utf8').catch(() => '')).trim()) || undefined
     : undefined;
+  let port: number;
   try {
-    try {
-      await listen(previous ?? options.port ?? 0);
-    } catch (error) {
-      if (previous === undefined || (error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-      await listen(options.port ?? 0);
-    }
+    ({ port } = await listen(
+      server,
+      host,
+      previous ?? options.port ?? 0,
+      previous === undefined ? {} : { fallbackPort: options.port ?? 0 },
+    ));
   } catch (error) {
     await base?.settled;
     throw error;
   }
-  const { port } = server.address() as AddressInfo;
   if (options.reusePort) await writeFile(portFile, `${port}\n`);
   const hostPort = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   const endpoint = `http://${hostPort}`;

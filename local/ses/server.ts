@@ -2,10 +2,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { z } from 'zod';
+import { listen } from '#local/http/listen.ts';
 import { formatPath } from '#shared/format-zod-error.ts';
 import { findLinks, readMessage } from './mime.ts';
 
@@ -175,17 +175,9 @@ export async function startLocalSes(options: LocalSesOptions): Promise<LocalSes>
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const { url } = await listen(server, options.host ?? '127.0.0.1', options.port ?? 0);
   return {
-    endpoint: `http://${host}:${address.port}`,
+    endpoint: url,
     outboxDir,
     events,
     onEmail(listener) {
