@@ -183,6 +183,34 @@ interface ServiceRuntime {
 
 const now = () => Date.now() / 1000;
 const newTaskId = () => randomBytes(16).toString('hex');
+
+/** A task as ECS records it at launch: PROVISIONING, its container PENDING, health unknown. */
+function provisioningTask(
+  cluster: string,
+  definition: { taskDefinitionArn: string },
+  container: { name: string; image: string },
+  fields: Pick<LocalTask, 'group' | 'overrides' | 'tags'> &
+    Partial<Pick<LocalTask, 'startedBy' | 'service' | 'deploymentId' | 'cpu' | 'memory'>>,
+): LocalTask {
+  const id = newTaskId();
+  return {
+    id,
+    arn: taskArn(cluster, id),
+    cluster,
+    taskDefinitionArn: definition.taskDefinitionArn,
+    lastStatus: 'PROVISIONING',
+    desiredStatus: 'RUNNING',
+    healthStatus: 'UNKNOWN',
+    container: {
+      name: container.name,
+      image: container.image,
+      lastStatus: 'PENDING',
+      healthStatus: 'UNKNOWN',
+    },
+    createdAt: now(),
+    ...fields,
+  };
+}
 const newDeploymentId = () =>
   `ecs-svc/${randomInt(1, 9) * 10 ** 18 + randomInt(0, 10 ** 12) * 10 ** 6 + randomInt(0, 10 ** 6)}`;
 
@@ -817,30 +845,15 @@ export class LocalEcs {
     context?.signal?.throwIfAborted();
     const tasks = [];
     for (let i = 0; i < (request.count ?? 1); i++) {
-      const id = newTaskId();
-      const task: LocalTask = {
-        id,
-        arn: taskArn(cluster, id),
-        cluster,
-        taskDefinitionArn: definition.taskDefinitionArn,
+      const task = provisioningTask(cluster, definition, container, {
         group: request.group ?? `family:${definition.family}`,
         ...(request.startedBy ? { startedBy: request.startedBy } : {}),
-        lastStatus: 'PROVISIONING',
-        desiredStatus: 'RUNNING',
-        healthStatus: 'UNKNOWN',
-        container: {
-          name: container.name,
-          image: container.image,
-          lastStatus: 'PENDING',
-          healthStatus: 'UNKNOWN',
-        },
-        createdAt: now(),
         ...(cpu ? { cpu } : {}),
         ...(memory ? { memory } : {}),
         overrides: { containerOverrides: overrides, inferenceAcceleratorOverrides: [] },
         tags: request.tags ?? [],
-      };
-      this.#tasks.set(id, task);
+      });
+      this.#tasks.set(task.id, task);
       this.#forgetOldTasks();
       if (container.image === runnerImage) await this.#startRunner(task, env, context);
       else this.#track(this.#startImageTask(task, container, env, context));
@@ -1226,32 +1239,17 @@ export class LocalEcs {
     }
     const started: LocalTask[] = [];
     for (let i = 0; i < count; i++) {
-      const id = newTaskId();
-      const task: LocalTask = {
-        id,
-        arn: taskArn(runtime.cluster, id),
-        cluster: runtime.cluster,
-        taskDefinitionArn: definition.taskDefinitionArn,
+      const task = provisioningTask(runtime.cluster, definition, container, {
         group: `service:${runtime.record.serviceName}`,
         startedBy: deployment.id,
         service: runtime.record.serviceName,
         deploymentId: deployment.id,
-        lastStatus: 'PROVISIONING',
-        desiredStatus: 'RUNNING',
-        healthStatus: 'UNKNOWN',
-        container: {
-          name: container.name,
-          image: container.image,
-          lastStatus: 'PENDING',
-          healthStatus: 'UNKNOWN',
-        },
-        createdAt: now(),
         ...(definition.cpu ? { cpu: definition.cpu } : {}),
         ...(definition.memory ? { memory: definition.memory } : {}),
         overrides: { containerOverrides: [], inferenceAcceleratorOverrides: [] },
         tags: [],
-      };
-      this.#tasks.set(id, task);
+      });
+      this.#tasks.set(task.id, task);
       started.push(task);
       this.#track(this.#runServiceTask(runtime, task, container));
     }
