@@ -1,6 +1,7 @@
 import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '#local/config.ts';
+import { isProcessAlive } from '#local/process.ts';
 
 /** Where the runtime that owns a data directory names itself: `<dataDir>/runtime.lock`, its pid. */
 export const runtimeLockFile = (dataDir: string) => join(dataDir, 'runtime.lock');
@@ -17,15 +18,6 @@ export class RuntimeLockedError extends UsageError {
         `${holderPid === process.pid ? ', this process' : ''}); stop it first or use another --data ` +
         '(`stepline run` delivers to a running `stepline serve` of the same --data by itself)',
     );
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -63,7 +55,7 @@ export function acquireRuntimeLock(dataDir: string): () => void {
       rmSync(temp, { force: true });
     }
     const holder = holderOf(path);
-    if (holder !== undefined && alive(holder)) throw new RuntimeLockedError(dataDir, holder);
+    if (holder !== undefined && isProcessAlive(holder)) throw new RuntimeLockedError(dataDir, holder);
     if (attempt >= 3) throw new Error(`cannot take ${path}: it keeps reappearing`);
     // Stale (its runtime is gone) or unreadable: take it over.
     rmSync(path, { force: true });

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { isProcessAlive } from '#local/process.ts';
 
 /** What `runtime.json` says about the runtime serving a data directory (fields other processes use). */
 export const RuntimeInfo = z.looseObject({
@@ -15,15 +16,6 @@ export const RuntimeInfo = z.looseObject({
 });
 export type RuntimeInfo = z.infer<typeof RuntimeInfo>;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * The runtime another process (`stepline serve`) runs on this data directory, if one is up: its
  * `runtime.json` names a live process whose Step Functions endpoint answers. Else undefined.
@@ -35,7 +27,7 @@ export async function findRunningRuntime(dataDir: string): Promise<RuntimeInfo |
   } catch {
     return undefined;
   }
-  if (info.pid === process.pid || !alive(info.pid)) return undefined;
+  if (info.pid === process.pid || !isProcessAlive(info.pid)) return undefined;
   try {
     await fetch(info.sfnEndpoint, { method: 'POST', signal: AbortSignal.timeout(2000) });
     return info;

@@ -1,3 +1,4 @@
+import { isProcessAlive } from '#local/process.ts';
 import '#local/polyfills.ts';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -363,15 +364,6 @@ function replaceDeep(value: JsonValue, placeholder: string, token: string): Json
     );
   }
   return value;
-}
-
-function isProcessAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /**
