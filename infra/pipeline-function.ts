@@ -5,6 +5,7 @@ import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { type LambdaCompute, lambdaBundling } from '#shared/compute.ts';
 import { suppress } from './nag.ts';
 import { repoRoot } from './paths.ts';
 
@@ -17,6 +18,8 @@ export interface PipelineFunctionProps {
    * @default - `functions/<folder>/handler.ts`
    */
   readonly entry?: string;
+  /** The export of the entry Lambda calls. @default 'handler' */
+  readonly handler?: string;
   /** Extra environment variables; the Powertools variables are always set. */
   readonly environment?: Readonly<Record<string, string>>;
   /** @default Duration.seconds(30) */
@@ -47,18 +50,24 @@ export interface PipelineFunctionProps {
  *   would read and parse the map at every cold start, a fifth more init time for every function.
  *   `keepNames` keeps function names in stack traces; the map turns their minified positions back
  *   into `functions/…` lines (docs/aws.md, "Cold starts").
+ * Kept free of the CDK in functions/shared/compute.ts (`lambdaBundling`): the local runtime builds
+ * the same bundles with them.
  */
-export const bundlingOptions = {
-  format: OutputFormat.ESM,
-  target: 'node22',
-  mainFields: ['module', 'main'],
-  minify: true,
-  keepNames: true,
-  externalModules: [],
-  sourceMap: true,
-  sourcesContent: false,
-  banner: "import { createRequire } from 'module';const require = createRequire(import.meta.url);",
-} as const;
+export const bundlingOptions = { ...lambdaBundling, format: OutputFormat.ESM } as const;
+
+/**
+ * The props of a catalogued Lambda (functions/shared/compute.ts): its folder, entry, handler, memory
+ * and timeout, the same settings the local runtime runs it with.
+ */
+export function computeProps(compute: LambdaCompute) {
+  return {
+    folder: compute.folder,
+    entry: join(repoRoot, compute.entry),
+    handler: compute.handler,
+    memorySize: compute.memorySize,
+    timeout: Duration.seconds(compute.timeoutSeconds),
+  } satisfies Partial<PipelineFunctionProps>;
+}
 
 /**
  * One Lambda of the pipeline: `functions/<folder>/handler.ts` bundled with esbuild for Node 22 on
@@ -84,7 +93,7 @@ export class PipelineFunction extends Construct {
     this.logGroup.grantWrite(this.role);
     this.function = new NodejsFunction(this, 'Function', {
       entry: props.entry ?? join(repoRoot, 'functions', props.folder, 'handler.ts'),
-      handler: 'handler',
+      handler: props.handler ?? 'handler',
       projectRoot: repoRoot,
       depsLockFilePath: join(repoRoot, 'package-lock.json'),
       runtime: Runtime.NODEJS_22_X,

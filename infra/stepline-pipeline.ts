@@ -53,6 +53,7 @@ import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Topic } from 'aws-cdk-lib/aws-sns';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { fargateCompute, lambdaCompute } from '#shared/compute.ts';
 import { type DeploymentConfig, imageRepositoryFor } from '#shared/deployment-config.ts';
 import { type RepositoryRef, repositoryCachesPrefix, repositoryRunsPrefix } from '#shared/object-keys.ts';
 import type { Provider } from '#shared/push-event.ts';
@@ -70,7 +71,7 @@ import { type BaseImageSource, ImageRepositories } from './image-repositories.ts
 import { resourceFinding, suppress } from './nag.ts';
 import { addNotifications } from './notifications.ts';
 import { repoRoot, runnerContextExcludes } from './paths.ts';
-import { PipelineFunction } from './pipeline-function.ts';
+import { computeProps, PipelineFunction } from './pipeline-function.ts';
 import { TaskStoppedHandler } from './task-stopped.ts';
 
 /** Days an approval record (`approvals/<id>.json`) is kept: past the longest approval timeout (7 days). */
@@ -126,9 +127,9 @@ export interface StepLinePipelineProps {
    * @default - true with the new VPC, false when `vpc` is given
    */
   readonly runnerAssignPublicIp?: boolean;
-  /** Fargate CPU units of a runner task. @default 1024 */
+  /** Fargate CPU units of a runner task. @default fargateCompute.runner.cpu (1024, functions/shared/compute.ts) */
   readonly runnerCpu?: number;
-  /** Memory of a runner task in MiB. @default 2048 */
+  /** Memory of a runner task in MiB. @default fargateCompute.runner.memoryMiB (2048) */
   readonly runnerMemoryMiB?: number;
   /** Ephemeral storage of a runner task in GiB (21–200). @default 30 */
   readonly runnerEphemeralStorageGiB?: number;
@@ -319,10 +320,8 @@ export class StepLinePipeline extends Construct {
     const common = { logRetention, logLevel } as const;
     const fetchSource = new PipelineFunction(this, 'FetchSource', {
       ...common,
-      folder: 'fetch-source',
+      ...computeProps(lambdaCompute.fetchSource),
       description: "Stores a commit's source archive in S3 and reads its stepline.yml",
-      memorySize: 512,
-      timeout: Duration.seconds(240),
       environment: {
         ARTIFACT_BUCKET: this.artifactBucket.bucketName,
         STEPLINE_CONFIG: configJson,
@@ -337,24 +336,20 @@ export class StepLinePipeline extends Construct {
     });
     const reportStatus = new PipelineFunction(this, 'ReportStatus', {
       ...common,
-      folder: 'report-status',
+      ...computeProps(lambdaCompute.reportStatus),
       description: 'Reports pipeline status to the git provider',
-      timeout: Duration.seconds(30),
       environment: { STEPLINE_CONFIG: configJson },
     });
     const deploy = new PipelineFunction(this, 'Deploy', {
       ...common,
-      folder: 'deploy',
+      ...computeProps(lambdaCompute.deploy),
       description: 'Rolls an image out to an ECS service',
-      timeout: Duration.seconds(60),
       environment: { STEPLINE_CONFIG: configJson },
     });
     const checkDeployment = new PipelineFunction(this, 'CheckDeployment', {
       ...common,
-      folder: 'check-deployment',
+      ...computeProps(lambdaCompute.checkDeployment),
       description: 'Checks the state of an ECS rollout',
-      // A smoke request waits up to its own timeout after the rollout completed.
-      timeout: Duration.seconds(60),
       environment: { STEPLINE_CONFIG: configJson },
     });
     const approvalEnvironment = {
@@ -364,17 +359,14 @@ export class StepLinePipeline extends Construct {
     };
     const requestApproval = new PipelineFunction(this, 'RequestApproval', {
       ...common,
-      folder: 'request-approval',
+      ...computeProps(lambdaCompute.requestApproval),
       description: 'Emails approval links and stores the task token',
-      // One SES call per approver, plus the provider's commit list; under NotifyApprovalOutcome's 60 s.
-      timeout: Duration.seconds(50),
       environment: { ...approvalEnvironment, STEPLINE_CONFIG: configJson },
     });
     const approvalApi = new PipelineFunction(this, 'ApprovalApi', {
       ...common,
-      folder: 'approval-api',
+      ...computeProps(lambdaCompute.approvalApi),
       description: 'Shows the approval page and records decisions',
-      timeout: Duration.seconds(10),
       environment: approvalEnvironment,
     });
 
@@ -420,9 +412,9 @@ export class StepLinePipeline extends Construct {
       // Named per stack: the state machine runs the family's latest revision, and two stacks in one
       // account (task-definition families are per account and region) must not share a family.
       family: taskDefinitionFamily(stack.stackName, 'runner'),
-      cpu: props.runnerCpu ?? 1024,
-      memoryLimitMiB: props.runnerMemoryMiB ?? 2048,
-      ephemeralStorageGiB: props.runnerEphemeralStorageGiB ?? 30,
+      cpu: props.runnerCpu ?? fargateCompute.runner.cpu,
+      memoryLimitMiB: props.runnerMemoryMiB ?? fargateCompute.runner.memoryMiB,
+      ephemeralStorageGiB: props.runnerEphemeralStorageGiB ?? fargateCompute.runner.ephemeralStorageGiB,
       runtimePlatform: {
         cpuArchitecture: CpuArchitecture.ARM64,
         operatingSystemFamily: OperatingSystemFamily.LINUX,
@@ -461,9 +453,9 @@ export class StepLinePipeline extends Construct {
     });
     this.publisherTaskDefinition = new FargateTaskDefinition(this, 'PublisherTaskDefinition', {
       family: taskDefinitionFamily(stack.stackName, 'publisher'),
-      cpu: props.publisherCpu ?? 2048,
-      memoryLimitMiB: props.publisherMemoryMiB ?? 4096,
-      ephemeralStorageGiB: props.publisherEphemeralStorageGiB ?? 50,
+      cpu: props.publisherCpu ?? fargateCompute.publisher.cpu,
+      memoryLimitMiB: props.publisherMemoryMiB ?? fargateCompute.publisher.memoryMiB,
+      ephemeralStorageGiB: props.publisherEphemeralStorageGiB ?? fargateCompute.publisher.ephemeralStorageGiB,
       runtimePlatform: {
         cpuArchitecture: CpuArchitecture.ARM64,
         operatingSystemFamily: OperatingSystemFamily.LINUX,
@@ -541,9 +533,8 @@ export class StepLinePipeline extends Construct {
     // Webhook (after the state machine: it starts executions)
     const webhook = new PipelineFunction(this, 'Webhook', {
       ...common,
-      folder: 'webhook',
+      ...computeProps(lambdaCompute.webhook),
       description: 'Receives git provider webhooks and starts pipeline executions',
-      timeout: Duration.seconds(10),
       environment: { STATE_MACHINE_ARN: this.stateMachine.stateMachineArn, STEPLINE_CONFIG: configJson },
     });
 

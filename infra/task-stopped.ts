@@ -4,8 +4,9 @@ import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { lambdaCompute } from '#shared/compute.ts';
 import { suppress } from './nag.ts';
-import { PipelineFunction } from './pipeline-function.ts';
+import { computeProps, PipelineFunction } from './pipeline-function.ts';
 
 /** Props of {@link TaskStoppedHandler}. */
 export interface TaskStoppedHandlerProps {
@@ -35,10 +36,9 @@ export class TaskStoppedHandler extends Construct {
   constructor(scope: Construct, id: string, props: TaskStoppedHandlerProps) {
     super(scope, id);
     this.handler = new PipelineFunction(this, 'Function', {
-      folder: 'task-stopped',
+      ...computeProps(lambdaCompute.taskStopped),
       description: 'Stepline: fails the runner state of a task that stopped without reporting',
       environment: { RUNNER_CONTAINER_NAME: props.containerName },
-      timeout: Duration.seconds(30),
       ...(props.logRetention === undefined ? {} : { logRetention: props.logRetention }),
       ...(props.logLevel === undefined ? {} : { logLevel: props.logLevel }),
     });
