@@ -105,6 +105,23 @@ export const ImageRepositoryName = z
     ),
   );
 
+/**
+ * What a newer push of a branch does to the runs of that branch already under way:
+ * `superseded` (the older ones end as superseded at their next checkpoint, unless they are past their
+ * last deployment), `queued` (the newer one waits until the older ones have ended), `parallel`
+ * (nothing: every push runs on its own). See docs/aws.md, "Execution modes at scale".
+ */
+export const executionModes = ['superseded', 'queued', 'parallel'] as const;
+export const ExecutionMode = z.enum(executionModes);
+export type ExecutionMode = z.infer<typeof ExecutionMode>;
+
+/** `executionMode`: one mode for every branch, or branch globs to modes (the first glob that matches wins). */
+export const ExecutionModeSetting = z.union([ExecutionMode, z.record(Glob, ExecutionMode)], {
+  error: (issue) =>
+    `expected "superseded", "queued" or "parallel", or an object of branch globs to one of them (such as {"release/*": "queued"}), got ${JSON.stringify(issue.input)}`,
+});
+export type ExecutionModeSetting = z.infer<typeof ExecutionModeSetting>;
+
 export const RepositoryConfig = z.strictObject({
   provider: Provider,
   /** `owner/name` as the provider spells it; a picomatch glob such as `acme/*` is allowed locally. */
@@ -123,6 +140,12 @@ export const RepositoryConfig = z.strictObject({
   ),
   /** Where PublishImage pushes this repository's image. @default the repository's `owner/name`, lowercased */
   image: z.optional(z.strictObject({ repository: ImageRepositoryName })),
+  /**
+   * How a newer push of a branch treats that branch's runs under way: one mode, or branch globs to modes
+   * (`{"main": "superseded", "release/*": "queued"}`; the first match wins, other branches get the default).
+   * @default "superseded" for a repository with a deploy target, else "parallel"; tag pushes always run `parallel`
+   */
+  executionMode: z.optional(ExecutionModeSetting),
   /** Email addresses asked to approve production rollouts. */
   approvers: z._default(z.array(Email), []),
   /** How long an approval request waits for a decision, 60 s to 7 days. @default 86400 (24 h) */
@@ -209,4 +232,30 @@ export function imageRepositoryFor(entry: RepositoryConfig | undefined, fullName
     .replace(/[^a-z0-9._/-]+/g, '-')
     .replace(/(^|\/)[._-]+|[._-]+($|\/)/g, '$1$2');
   return ImageRepositoryName.safeParse(derived).success ? derived : 'stepline/unnamed';
+}
+
+const branchMatchers = new Map<string, (branch: string) => boolean>();
+
+/**
+ * The execution mode of a push of `ref` to the repository `entry` configures (see `executionMode`).
+ * A tag is pushed once, so its runs have nothing to supersede or wait for: always `parallel`.
+ */
+export function executionModeFor(
+  entry: Pick<RepositoryConfig, 'executionMode' | 'deploy'> | undefined,
+  ref: { refType: 'branch' | 'tag'; refName: string },
+): ExecutionMode {
+  if (ref.refType !== 'branch') return 'parallel';
+  const setting = entry?.executionMode;
+  if (typeof setting === 'string') return setting;
+  if (setting) {
+    for (const [glob, mode] of Object.entries(setting)) {
+      let matcher = branchMatchers.get(glob);
+      if (!matcher) {
+        matcher = picomatch(glob, { dot: true });
+        branchMatchers.set(glob, matcher);
+      }
+      if (matcher(ref.refName)) return mode;
+    }
+  }
+  return entry?.deploy?.staging || entry?.deploy?.production ? 'superseded' : 'parallel';
 }

@@ -92,6 +92,14 @@ export class RunnerExitedError extends PipelineError {
   override name = 'RunnerExitedError';
 }
 
+/**
+ * An execution-mode lane changed under every attempt to update it (many executions of one branch
+ * at once). The lane states retry it.
+ */
+export class LaneContentionError extends PipelineError {
+  override name = 'LaneContentionError';
+}
+
 /** Names of every error class above, for tests that check the ASL's `ErrorEquals`. */
 export const pipelineErrorNames = [
   'PipelineError',
@@ -110,6 +118,7 @@ export const pipelineErrorNames = [
   'ApprovalRejectedError',
   'ApprovalRequestError',
   'RunnerExitedError',
+  'LaneContentionError',
 ] as const;
 
 /**

@@ -1,0 +1,290 @@
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import * as z from 'zod';
+import {
+  type DeploymentConfig,
+  type ExecutionMode,
+  executionModeFor,
+  findRepositoryConfig,
+} from '#shared/deployment-config.ts';
+import { LaneContentionError, TaskInputError } from '#shared/errors.ts';
+import { formatZodError } from '#shared/format-zod-error.ts';
+import { PushEvent } from '#shared/push-event.ts';
+import type { LaneEntry, LaneStore, NewerExecution } from './lane-store.ts';
+
+export type { LaneEntry, LaneStore, NewerExecution, StoredLane } from './lane-store.ts';
+
+/** The run as `PushReceived` names it. */
+const Run = z.object({
+  name: z.string().min(1),
+  executionArn: z.string().min(1),
+  startedAt: z.string().min(1),
+});
+
+/** The parts of the push a lane reads (the state passes the whole push; the rest is not looked at). */
+const LanePush = z.looseObject({
+  provider: PushEvent.shape.provider,
+  repository: z.looseObject({ fullName: z.string().min(1) }),
+  ref: z.string().min(1),
+  refType: PushEvent.shape.refType,
+  refName: z.string().min(1),
+  after: z.string().min(1),
+});
+type LanePush = z.infer<typeof LanePush>;
+
+const Common = { push: LanePush, run: Run };
+
+/** The checkpoints the state machine asks at; `production` is the last deployment. */
+export const Checkpoint = z.enum(['staging', 'approval', 'production']);
+export type Checkpoint = z.infer<typeof Checkpoint>;
+
+/** What the lane states pass (`EnterLane`, `WaitInLane`'s Payload, `CheckLaneBefore*`, `LeaveLane*`). */
+export const LaneInput = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('enter'), ...Common }),
+  z.object({ action: z.literal('wait'), taskToken: z.string().min(1), ...Common }),
+  z.object({ action: z.literal('check'), checkpoint: Checkpoint, ...Common }),
+  z.object({ action: z.literal('leave'), ...Common }),
+  /** An execution ended (EventBridge on AWS, the engine locally): leave whatever lane it is in. */
+  z.object({ action: z.literal('release'), executionArn: z.string().min(1) }),
+]);
+export type LaneInput = z.infer<typeof LaneInput>;
+
+/** `EnterLane`'s result, at `$.lane`. */
+export interface Entered {
+  mode: ExecutionMode;
+  /** `provider:repository:ref`; absent in `parallel` mode (no lane is used). */
+  lane?: string;
+  /** `queued` and executions ahead: go through `WaitInLane`. */
+  wait: boolean;
+  /** The older executions this one supersedes (they end at their next checkpoint). */
+  supersedes: string[];
+}
+
+/** A checkpoint's result, at `$.lane`. */
+export interface Checked {
+  superseded: boolean;
+  supersededBy?: NewerExecution;
+}
+
+export interface LaneDeps {
+  store: LaneStore;
+  /** Answers `WaitInLane` tokens (SendTaskSuccess). */
+  sfn: Pick<SFNClient, 'send'>;
+  config: DeploymentConfig;
+  logger: Pick<Logger, 'info' | 'warn'>;
+  /** @default Date.now */
+  now?: () => number;
+}
+
+/** No execution outlives the state machine's `TimeoutSeconds` (8 days); a day more, and an entry is stale. */
+const entryLifetimeSeconds = 9 * 86400;
+/** Conditional writes lost in a row before giving up (the state machine retries LaneContentionError). */
+const maxAttempts = 25;
+
+/** The lane of a push: one per provider, repository (case-insensitive, as providers treat it) and ref. */
+export function laneKey(push: Pick<LanePush, 'provider' | 'repository' | 'ref'>): string {
+  return `${push.provider}:${push.repository.fullName.toLowerCase()}:${push.ref}`;
+}
+
+/**
+ * The execution-mode lane (`functions/lane/handler.ts` on AWS, the Lambda stand-in locally). One
+ * function for every lane state of the pipeline:
+ *
+ * - `enter` (after FetchSource): joins the push's lane. `superseded`: marks every older execution of
+ *   the lane that has not committed as superseded by this one. `queued`: says whether to wait.
+ * - `wait` (`WaitInLane`, `.waitForTaskToken`): keeps the token; answered at once when nothing is
+ *   ahead any more, else by the `leave` of the last execution ahead.
+ * - `check` (before DeployStaging, RequestApproval and DeployProduction): whether a newer execution
+ *   superseded this one; at `production`, the last deployment, it commits the execution instead.
+ * - `leave` (at the end of every path) and `release` (an execution that ended any other way): leaves
+ *   the lane and wakes the next queued execution. Both are idempotent.
+ */
+export async function lane(
+  event: unknown,
+  deps: LaneDeps,
+): Promise<Entered | Checked | Record<string, unknown>> {
+  const parsed = LaneInput.safeParse(event);
+  if (!parsed.success)
+    throw new TaskInputError(`lane input is invalid: ${formatZodError(parsed.error).join('; ')}`);
+  const input = parsed.data;
+  switch (input.action) {
+    case 'enter':
+      return enter(input, deps);
+    case 'wait':
+      return wait(input, deps);
+    case 'check':
+      return check(input, deps);
+    case 'leave':
+      return leave(laneKey(input.push), input.run.executionArn, deps);
+    case 'release': {
+      const key = await deps.store.laneOf(input.executionArn);
+      if (key === undefined) return { left: false };
+      return leave(key, input.executionArn, deps);
+    }
+  }
+}
+
+type Input<A extends LaneInput['action']> = Extract<LaneInput, { action: A }>;
+
+async function enter(input: Input<'enter'>, deps: LaneDeps): Promise<Entered> {
+  const { push, run } = input;
+  const mode = executionModeFor(
+    findRepositoryConfig(deps.config, push.provider, push.repository.fullName),
+    push,
+  );
+  if (mode === 'parallel') return { mode, wait: false, supersedes: [] };
+  const key = laneKey(push);
+  const now = nowSeconds(deps);
+  await deps.store.rememberLane(run.executionArn, key, now + entryLifetimeSeconds);
+  const me: NewerExecution = { execution: run.name, executionArn: run.executionArn, commit: push.after };
+  return update(key, deps, (entries) => {
+    let mine = entries.find((e) => e.executionArn === run.executionArn);
+    if (!mine) {
+      mine = {
+        ...me,
+        startedAt: run.startedAt,
+        mode,
+        expiresAt: now + entryLifetimeSeconds,
+      };
+      entries.push(mine);
+    }
+    const supersedes: string[] = [];
+    if (mine.mode === 'superseded') {
+      for (const other of entries) {
+        if (other === mine || other.committed || !isNewer(mine, other)) continue;
+        if (other.supersededBy && isNewerThan(other.supersededBy, entries, mine)) continue;
+        other.supersededBy = me;
+        supersedes.push(other.execution);
+      }
+      // A newer push that entered first (its FetchSource was quicker) supersedes this one at once.
+      const newest = entries
+        .filter((e) => e.mode === 'superseded' && isNewer(e, mine))
+        .sort(byAge)
+        .at(-1);
+      if (newest && !mine.committed)
+        mine.supersededBy = {
+          execution: newest.execution,
+          executionArn: newest.executionArn,
+          commit: newest.commit,
+        };
+    }
+    const wait = mine.mode === 'queued' && !mine.woken && entries.indexOf(mine) > 0;
+    return { entries, result: { mode: mine.mode, lane: key, wait, supersedes } };
+  });
+}
+
+async function wait(input: Input<'wait'>, deps: LaneDeps): Promise<Record<string, unknown>> {
+  const key = laneKey(input.push);
+  const head = await update(key, deps, (entries) => {
+    const mine = entries.find((e) => e.executionArn === input.run.executionArn);
+    if (mine) mine.taskToken = input.taskToken;
+    return { entries, result: mine ? undefined : input.taskToken };
+  });
+  // Not in the lane (released meanwhile): nothing to wait for.
+  if (head !== undefined) await answer(head, deps);
+  await wakeHead(key, deps);
+  return { waiting: true };
+}
+
+async function check(input: Input<'check'>, deps: LaneDeps): Promise<Checked> {
+  const key = laneKey(input.push);
+  const current = await deps.store.read(key);
+  const mine = current.entries.find((e) => e.executionArn === input.run.executionArn);
+  // Parallel mode, or never entered: nothing can supersede it.
+  if (!mine) return { superseded: false };
+  if (mine.supersededBy) return { superseded: true, supersededBy: mine.supersededBy };
+  if (input.checkpoint !== 'production' || mine.committed) return { superseded: false };
+  return update<Checked>(key, deps, (entries) => {
+    const entry = entries.find((e) => e.executionArn === input.run.executionArn);
+    if (!entry) return { entries, result: { superseded: false } };
+    if (entry.supersededBy)
+      return { entries, result: { superseded: true, supersededBy: entry.supersededBy } };
+    entry.committed = true;
+    return { entries, result: { superseded: false } };
+  });
+}
+
+async function leave(key: string, executionArn: string, deps: LaneDeps): Promise<Record<string, unknown>> {
+  const left = await update(key, deps, (entries) => {
+    const index = entries.findIndex((e) => e.executionArn === executionArn);
+    if (index >= 0) entries.splice(index, 1);
+    return { entries, result: index >= 0 };
+  });
+  await deps.store.forgetLane(executionArn);
+  const woke = await wakeHead(key, deps);
+  return { left, ...(woke ? { woke } : {}) };
+}
+
+/**
+ * Answers the `WaitInLane` token of the lane's first execution if it waits. Idempotent: a token
+ * answered twice (two leaves racing) gets `TaskTimedOut` the second time, which means done.
+ */
+async function wakeHead(key: string, deps: LaneDeps): Promise<string | undefined> {
+  const { entries } = await deps.store.read(key);
+  const head = entries[0];
+  if (!head || head.mode !== 'queued' || head.woken || head.taskToken === undefined) return undefined;
+  await answer(head.taskToken, deps);
+  await update(key, deps, (now) => {
+    const entry = now.find((e) => e.executionArn === head.executionArn);
+    if (entry) entry.woken = true;
+    return { entries: now, result: undefined };
+  });
+  deps.logger.info('woke the next queued execution', { lane: key, execution: head.execution });
+  return head.execution;
+}
+
+/** SendTaskSuccess; a token that no longer waits (answered, or its execution ended) is not an error. */
+async function answer(taskToken: string, deps: LaneDeps): Promise<void> {
+  try {
+    await deps.sfn.send(
+      new SendTaskSuccessCommand({ taskToken, output: JSON.stringify({ mode: 'queued', waited: true }) }),
+    );
+  } catch (error) {
+    const name = (error as { name?: string }).name;
+    if (name === 'TaskTimedOut' || name === 'TaskDoesNotExist' || name === 'InvalidToken') {
+      deps.logger.warn('a queued execution no longer waits for its token', { error: name });
+      return;
+    }
+    throw error;
+  }
+}
+
+/**
+ * Reads the lane, lets `change` edit its entries (expired ones removed first), and writes them on
+ * condition that nobody wrote in between; on a lost race, reads again and retries.
+ */
+async function update<T>(
+  key: string,
+  deps: LaneDeps,
+  change: (entries: LaneEntry[]) => { entries: LaneEntry[]; result: T },
+): Promise<T> {
+  const now = nowSeconds(deps);
+  for (let attempt = 0; attempt < maxAttempts; attempt++) {
+    const current = await deps.store.read(key);
+    const before = JSON.stringify(current.entries);
+    const { entries, result } = change(structuredClone(current.entries).filter((e) => e.expiresAt > now));
+    if (JSON.stringify(entries) === before) return result;
+    if (await deps.store.write(key, entries, current.version)) return result;
+  }
+  throw new LaneContentionError(`lane "${key}" changed under ${maxAttempts} attempts in a row to update it`);
+}
+
+const nowSeconds = (deps: LaneDeps) => Math.floor((deps.now ?? Date.now)() / 1000);
+
+/** Whether `a` is a later push than `b`: started later; on a tie, the greater name. */
+function isNewer(
+  a: Pick<LaneEntry, 'startedAt' | 'execution'>,
+  b: Pick<LaneEntry, 'startedAt' | 'execution'>,
+): boolean {
+  const ta = Date.parse(a.startedAt);
+  const tb = Date.parse(b.startedAt);
+  return ta !== tb ? ta > tb : a.execution > b.execution;
+}
+
+/** Whether the execution `named` (still in the lane) is newer than `than`. */
+function isNewerThan(named: NewerExecution, entries: LaneEntry[], than: LaneEntry): boolean {
+  const entry = entries.find((e) => e.executionArn === named.executionArn);
+  return entry !== undefined && isNewer(entry, than);
+}
+
+const byAge = (a: LaneEntry, b: LaneEntry) => (isNewer(a, b) ? 1 : isNewer(b, a) ? -1 : 0);
