@@ -2,9 +2,13 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
+import type { StageSandbox } from './sandbox.ts';
+import { killSession } from './sandbox-processes.ts';
 
 /** Process groups of commands still possibly alive; every one is killed when the stage ends. */
 const liveGroups = new Set<number>();
+/** Build sessions (sandbox-processes.ts) whose processes are killed when the stage ends. */
+const liveSessions = new Set<string>();
 
 export interface CommandOptions {
   cwd: string;
@@ -14,6 +18,8 @@ export interface CommandOptions {
   onLine: (line: string) => void;
   /** Aborting kills the command's process group and rejects with the signal's reason. */
   signal: AbortSignal;
+  /** The stage's sandbox (sandbox.ts); without one the command runs as the runner, unconfined. */
+  sandbox?: StageSandbox;
 }
 
 export interface CommandExit {
@@ -27,8 +33,10 @@ const drainMs = 2000;
 const maxLine = 16 * 1024;
 
 /**
- * Runs `sh -c command` in its own process group and streams its output line by line. On timeout
- * or abort the whole group is killed (a command's children included), not just the shell.
+ * Runs `sh -c command` (through the stage's sandbox when given) in its own process group and
+ * streams its output line by line. On timeout or abort the whole group is killed (a command's
+ * children included), not just the shell; in bubblewrap that ends the command's PID namespace,
+ * whatever left the group.
  */
 export function runCommand(command: string, options: CommandOptions): Promise<CommandExit> {
   const { promise, resolve, reject } = withResolvers<CommandExit>();
@@ -36,9 +44,18 @@ export function runCommand(command: string, options: CommandOptions): Promise<Co
     reject(options.signal.reason);
     return promise;
   }
-  const child = spawn('sh', ['-c', command], {
+  const plan = options.sandbox?.command(command, options.cwd, options.env) ?? {
+    file: 'sh',
+    args: ['-c', command],
     cwd: options.cwd,
     env: options.env,
+  };
+  if (options.sandbox) liveSessions.add(options.sandbox.session);
+  const child = spawn(plan.file, plan.args, {
+    cwd: plan.cwd,
+    env: plan.env,
+    ...(plan.uid !== undefined ? { uid: plan.uid } : {}),
+    ...(plan.gid !== undefined ? { gid: plan.gid } : {}),
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -82,10 +99,16 @@ export function runCommand(command: string, options: CommandOptions): Promise<Co
   return promise;
 }
 
-/** SIGKILLs every process group this module started. Safe to call more than once and from `process.on('exit')`. */
+/**
+ * SIGKILLs every process group this module started, then every process still carrying one of
+ * their build sessions (a `setsid` or double-forked process left its group, not its environment).
+ * Safe to call more than once and from `process.on('exit')`.
+ */
 export function killAllProcessGroups(): void {
   for (const pid of liveGroups) killGroup(pid);
   liveGroups.clear();
+  for (const session of liveSessions) killSession(session);
+  liveSessions.clear();
 }
 
 function killGroup(pid: number | undefined): void {

@@ -56,6 +56,7 @@ async function runWith(settings: RunnerSettings, s3: S3Client, sfn: SFNClient): 
       bucket: settings.bucket,
       workdir,
       heartbeatMs: settings.heartbeatMs,
+      sandbox: settings.sandbox,
       log: print,
       now: Date.now,
       signal: stop.signal,

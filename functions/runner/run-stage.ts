@@ -34,6 +34,7 @@ import { emptyJUnitSummary, type JUnitSummary, mergeJUnit, parseJUnit } from './
 import { objectExists, packToFile, putFile, readObjectText, unpackObject } from './objects.ts';
 import { type PublishDeps, publishImage } from './publish.ts';
 import { fitStageResult } from './result-budget.ts';
+import { openSandbox, type SandboxMode } from './sandbox.ts';
 import type { StageInput } from './stage-input.ts';
 import { StageLog } from './stage-log.ts';
 import type { CommandResult, StageResult } from './stage-result.ts';
@@ -57,6 +58,8 @@ export interface RunnerDeps {
   logFlushMs?: number;
   /** Registry settings and clients of the publish stage. */
   publisher?: PublishDeps;
+  /** How the commands are sandboxed (`STEPLINE_SANDBOX`, see sandbox.ts). @default 'auto' */
+  sandbox?: SandboxMode;
 }
 
 /**
@@ -236,6 +239,7 @@ async function executeStage(
   signal.throwIfAborted();
 
   const scratch = await mkdtemp(join(tmpdir(), 'stepline-runner-'));
+  const sandboxes: { close(): Promise<void> }[] = [];
   try {
     let cache: RestoredCache | undefined;
     if (stage.cache) {
@@ -249,6 +253,11 @@ async function executeStage(
       );
     }
 
+    const sandbox = await openSandbox(deps.sandbox ?? 'auto', { workdir });
+    sandboxes.push(sandbox);
+    log.line(sandbox.summary);
+    if (sandbox.warning) warn(sandbox.warning);
+    await sandbox.prepare();
     const commands: CommandResult[] = [];
     const env = commandEnv(process.env, stage.env, input);
     const deadline = deps.now() + stage.timeout * 1000;
@@ -263,6 +272,7 @@ async function executeStage(
         timeoutMs: deadline - started,
         onLine: (line) => log.line(line),
         signal,
+        sandbox,
       });
       const ran = { command, exitCode: exit.exitCode, durationMs: deps.now() - started };
       commands.push(ran);
@@ -320,6 +330,8 @@ async function executeStage(
       ...(tests ? { tests } : {}),
     };
   } finally {
+    killAllProcessGroups();
+    for (const sandbox of sandboxes) await sandbox.close();
     await rm(scratch, { recursive: true, force: true });
   }
 }
@@ -348,7 +360,8 @@ async function readPipelineConfig(deps: RunnerDeps, key: string): Promise<Pipeli
 
 /**
  * The user's commands see the runner's environment without the task token, any other
- * STEPLINE_* setting or AWS credentials, plus the stage's `env`, `CI=true` and the run's identity.
+ * STEPLINE_* setting, AWS credentials, the ECS metadata endpoints or the bucket, plus the stage's
+ * `env`, `CI=true` and the run's identity.
  */
 export function commandEnv(
   base: NodeJS.ProcessEnv,
@@ -359,6 +372,7 @@ export function commandEnv(
   for (const [name, value] of Object.entries(base)) {
     if (name.startsWith('STEPLINE_')) continue;
     if (name.startsWith('AWS_') && name !== 'AWS_REGION' && name !== 'AWS_DEFAULT_REGION') continue;
+    if (name.startsWith('ECS_') || name === 'ARTIFACT_BUCKET') continue;
     env[name] = value;
   }
   return {

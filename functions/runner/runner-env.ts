@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { ImageRepositoryName } from '#shared/deployment-config.ts';
 import { TaskInputError } from '#shared/errors.ts';
 import { formatPath } from '#shared/format-zod-error.ts';
+import { SandboxMode } from './sandbox.ts';
 import { StageInput } from './stage-input.ts';
 
 const secretNames = new Set(['STEPLINE_TASK_TOKEN']);
@@ -27,6 +28,8 @@ export const RunnerEnv = z.object({
   STEPLINE_WORKDIR: z.string().min(1).optional(),
   /** Cache archives over this size are not saved. @default no limit */
   STEPLINE_CACHE_MAX_MB: z.coerce.number().positive().optional(),
+  /** How the user's commands are sandboxed: auto, bwrap, user or none (see sandbox.ts). @default auto */
+  STEPLINE_SANDBOX: SandboxMode.default('auto'),
 });
 export type RunnerEnv = z.infer<typeof RunnerEnv>;
 
@@ -88,6 +91,7 @@ export interface RunnerSettings {
   heartbeatMs: number;
   workdir?: string;
   cacheMaxBytes?: number;
+  sandbox: SandboxMode;
   /** Set for the publish stage only. */
   publisher?: PublisherSettings;
 }
@@ -132,6 +136,7 @@ export function parseRunnerEnv(env: NodeJS.ProcessEnv): RunnerSettings {
     },
     bucket: e.ARTIFACT_BUCKET,
     heartbeatMs: e.STEPLINE_HEARTBEAT_SECONDS * 1000,
+    sandbox: e.STEPLINE_SANDBOX,
     ...(e.STEPLINE_WORKDIR ? { workdir: e.STEPLINE_WORKDIR } : {}),
     ...(e.STEPLINE_CACHE_MAX_MB ? { cacheMaxBytes: Math.round(e.STEPLINE_CACHE_MAX_MB * 1024 * 1024) } : {}),
     ...(p

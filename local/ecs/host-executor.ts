@@ -4,6 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { finished } from 'node:stream';
 import { z } from 'zod';
+import { buildSessionOf, killSession } from '#functions/runner/sandbox-processes.ts';
 import { TaskInputError } from '#shared/errors.ts';
 import { formatZodError } from '#shared/format-zod-error.ts';
 
@@ -89,6 +90,11 @@ export interface SpawnRunnerOptions {
 /**
  * Starts the bundled runner as a child process with `env` as its environment (plus PATH and
  * HOME), as Fargate would start the runner's container. Resolves once the process is launched.
+ *
+ * When the runner ends, however it ends (SIGKILL included), what its commands left behind ends
+ * too, as a Fargate task's processes end with the task: in bubblewrap the commands' PID namespace
+ * dies with the runner (`--die-with-parent`); without it, every process still carrying the
+ * runner's build session in its environment (sandbox-processes.ts) is killed here.
  */
 export async function spawnRunner(
   options: SpawnRunnerOptions,
@@ -102,6 +108,10 @@ export async function spawnRunner(
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const session = child.pid === undefined ? undefined : buildSessionOf(child.pid);
+  child.once('exit', () => {
+    if (session) killSession(session);
   });
   const stop = () => child.kill('SIGTERM');
   options.signal?.addEventListener('abort', stop, { once: true });

@@ -153,6 +153,8 @@ describe('runStage, build', () => {
     expect(logAtReport).toContain('before the crash');
   });
 
+  // Unsandboxed, so that the pids the shell writes are this machine's (test/unit/runner/sandbox.test.ts
+  // covers the sandboxes, where they are the PID namespace's own).
   it('kills the whole process group and fails with StageTimeoutError past the stage timeout', async () => {
     const run = await buildRun(
       ['echo $$ > shell.pid; sleep 60 & echo $! > child.pid; wait'],
@@ -162,7 +164,10 @@ describe('runStage, build', () => {
     const sfn = fakeSfn();
     const workdir = await tempWorkdir();
 
-    const outcome = runStage(stageInput(run, 'build'), runnerDeps(s3.client, s3.bucket, sfn.sfn, workdir));
+    const outcome = runStage(
+      stageInput(run, 'build'),
+      runnerDeps(s3.client, s3.bucket, sfn.sfn, workdir, [], { sandbox: 'none' }),
+    );
 
     await expect(outcome).rejects.toBeInstanceOf(StageTimeoutError);
     expect(sfn.named('SendTaskFailureCommand')[0]?.input['error']).toBe('StageTimeoutError');

@@ -17,7 +17,7 @@ const good = {
 };
 
 describe('parseRunnerEnv', () => {
-  it('reads the stage input and defaults the heartbeat to 20 seconds and the default branch to unknown', () => {
+  it('reads the stage input and defaults the heartbeat to 20 seconds, the default branch to unknown and the sandbox to auto', () => {
     const settings = parseRunnerEnv(good);
 
     expect(settings).toEqual({
@@ -36,7 +36,15 @@ describe('parseRunnerEnv', () => {
       },
       bucket: 'artifacts',
       heartbeatMs: 20_000,
+      sandbox: 'auto',
     });
+  });
+
+  it('reads STEPLINE_SANDBOX and refuses a mode it does not know, showing the value', () => {
+    expect(parseRunnerEnv({ ...good, STEPLINE_SANDBOX: 'user' }).sandbox).toBe('user');
+    expect(() => parseRunnerEnv({ ...good, STEPLINE_SANDBOX: 'docker' })).toThrow(
+      /STEPLINE_SANDBOX: .*\(got "docker"\)/,
+    );
   });
 
   it('reads the optional workdir and cache limit', () => {
