@@ -8,6 +8,7 @@ import { createLogger } from '#shared/logger.ts';
 import { approveCommand } from './commands/approve.ts';
 import { demoCommand } from './commands/demo.ts';
 import { listExecutions, showExecution } from './commands/executions.ts';
+import { metricsCommand } from './commands/metrics.ts';
 import { rollbackCommand } from './commands/rollback.ts';
 import { runCommand } from './commands/run.ts';
 import { serveCommand } from './commands/serve.ts';
@@ -208,6 +209,39 @@ program
         return 2;
       }),
     ),
+  );
+
+program
+  .command('metrics')
+  .description(
+    'DORA metrics (deployment frequency, lead time, change failure rate, time to restore) and cost per run',
+  )
+  .option('--since <period>', 'window: 30d, 12h, 2w or an ISO date', '30d')
+  .option('--data <dir>', 'data directory (read only)', '.stepline')
+  .option('--json', 'JSON output', false)
+  .option('--aws', "read the deployed state machine's executions (default AWS credentials)", false)
+  .option('--state-machine-arn <arn>', 'with --aws: the pipeline state machine')
+  .option('--region <region>', 'with --aws: its region (default: the AWS configuration)')
+  .action(
+    (opts: {
+      since: string;
+      data: string;
+      json: boolean;
+      aws: boolean;
+      stateMachineArn?: string;
+      region?: string;
+    }) =>
+      exit(
+        metricsCommand({
+          since: opts.since,
+          dataDir: opts.data,
+          json: opts.json,
+          aws: opts.aws,
+          ...(opts.stateMachineArn ? { stateMachineArn: opts.stateMachineArn } : {}),
+          ...(opts.region ? { region: opts.region } : {}),
+          write,
+        }),
+      ),
   );
 
 program
