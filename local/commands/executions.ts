@@ -6,6 +6,8 @@ import {
   type StoredExecution,
   type UnreadableExecution,
 } from '#local/sfn/store.ts';
+import { estimateExecutionCost } from '#shared/cost/estimate.ts';
+import { describeCost } from '#shared/cost/format.ts';
 import {
   formatDuration,
   indentCause,
@@ -117,6 +119,7 @@ export function showExecution(
           output: record.output ? JSON.parse(record.output) : undefined,
           results,
           states: visits,
+          cost: estimateExecutionCost(history),
         },
         null,
         2,
@@ -127,6 +130,7 @@ export function showExecution(
   write(printable(`${record.name}  ${record.status}  ${elapsed(record)}`));
   write(printable(`  push:    ${pushSummary(record)}`));
   write(printable(`  started: ${record.startDate}${record.stopDate ? `  stopped: ${record.stopDate}` : ''}`));
+  write(`  cost:    ${describeCost(estimateExecutionCost(history))}`);
   write('');
   for (const visit of visits) write(formatVisit(visit));
   const highlights = formatResults(results);

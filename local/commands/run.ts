@@ -8,6 +8,8 @@ import { type LocalRuntime, startLocalRuntime } from '#local/runtime.ts';
 import { localCredentials, localRegion } from '#local/s3.ts';
 import type { LocalHistoryEvent } from '#local/sfn/store.ts';
 import { localDefaultConfig } from '#local/webhook-server.ts';
+import { estimateExecutionCost } from '#shared/cost/estimate.ts';
+import { describeCost } from '#shared/cost/format.ts';
 import { approvalWatch } from './approval-watch.ts';
 import { outboxDirOf } from './approve.ts';
 import { formatResults } from './executions.ts';
@@ -158,6 +160,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       ({ description, visits, events } = await followRemote(sfn!, reply.executionArn, log, onTaskStarted));
     }
     const results = resultsOf(events);
+    const cost = estimateExecutionCost(events);
     const superseded = [results.staging, results.production].some((d) => d?.outcome === 'Superseded');
     const status = description.status === 'SUCCEEDED' && superseded ? 'SUPERSEDED' : description.status;
     const totalMs =
@@ -174,6 +177,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
             staging: results.staging,
             production: results.production,
             approval: results.approval,
+            cost,
             states: visits.map((v) => ({
               name: v.name,
               type: v.type,
@@ -194,6 +198,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
       say(`${status} in ${formatDuration(totalMs)}: ${description.name}`);
       if (description.error) say(`  ${description.error}: ${(description.cause ?? '').split('\n')[0]}`);
       for (const line of formatResults(results)) log(line);
+      say(`  cost:       ${describeCost(cost)}`);
       say(
         `  history:    npx stepline executions show ${description.name} --data ${resolve(options.dataDir)}`,
       );

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readHistory } from '#local/sfn/store.ts';
 import { estimateExecutionCost } from '#shared/cost/estimate.ts';
+import { describeCost } from '#shared/cost/format.ts';
 import { estimateLabel, formatUsd, priceTable } from '#shared/cost/prices.ts';
 
 /** A real `npx stepline run examples/hello-service --auto-approve`, state inputs and outputs removed. */
@@ -146,5 +147,13 @@ describe('formatUsd', () => {
     expect(formatUsd(0.01823)).toBe('$0.0182');
     expect(formatUsd(0.0000312)).toBe('$0.000031');
     expect(formatUsd(0)).toBe('$0');
+  });
+});
+
+describe('describeCost', () => {
+  it('says what the recorded run used and what it cost, labelled as an estimate', () => {
+    expect(describeCost(estimateExecutionCost(recorded()))).toBe(
+      `$0.0034 (estimate at us-east-1 list prices of ${priceTable.asOf}): 23 state transitions, Lambda 9 requests 0.12 GB-s, Fargate 240 vCPU-s 480 GB-s, S3 9 PUT 13 GET`,
+    );
   });
 });
