@@ -99,6 +99,14 @@ program
     'base URL of the approval links in emails (e.g. a tunnel to this machine); default: the server URL',
     httpUrl,
   )
+  .option('--console-port <port>', 'web console port (when taken: any free one)', port, 8081)
+  .option(
+    '--console-host <host>',
+    'web console address (loopback only, unless --allow-remote-console)',
+    '127.0.0.1',
+  )
+  .option('--allow-remote-console', 'let the web console listen beyond loopback', false)
+  .option('--no-console', 'do not serve the web console')
   .action(
     (opts: {
       port: number;
@@ -107,12 +115,26 @@ program
       config?: string;
       registry?: string;
       publicUrl?: string;
+      consolePort: number;
+      consoleHost: string;
+      allowRemoteConsole: boolean;
+      console: boolean;
     }) =>
       exit(
         serveCommand({
           host: opts.host,
           port: opts.port,
           dataDir: opts.data,
+          ...(opts.console
+            ? {
+                console: {
+                  host: opts.consoleHost,
+                  port: opts.consolePort,
+                  fallbackPort: 0,
+                  allowRemote: opts.allowRemoteConsole,
+                },
+              }
+            : {}),
           ...(opts.config ? { configPath: opts.config } : {}),
           ...(opts.registry ? { registry: opts.registry } : {}),
           ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}),
@@ -252,11 +274,13 @@ program
   .option('--data <dir>', 'data directory', '.stepline')
   .option('--port <port>', 'webhook port', port, 8080)
   .option('--exit', 'stop when the run has ended instead of keeping the services up until Ctrl-C', false)
-  .action((opts: { data: string; port: number; exit: boolean }) =>
+  .option('--console-port <port>', 'web console port (when taken: any free one)', port, 8081)
+  .action((opts: { data: string; port: number; exit: boolean; consolePort: number }) =>
     exit(
       demoCommand({
         dataDir: opts.data,
         port: opts.port,
+        consolePort: opts.consolePort,
         exit: opts.exit,
         secret: localWebhookSecret(opts.data),
         logger: cliLogger(),

@@ -5,6 +5,8 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { describeRunnerExit } from '#functions/task-stopped/task-stopped.ts';
 import { localApprovalRoutes } from '#local/approvals.ts';
+import { type LocalConsole, startLocalConsole } from '#local/console/console.ts';
+import type { ConsoleListenOptions } from '#local/console/server.ts';
 import { startEcsApiServer } from '#local/ecs/api-server.ts';
 import { ensureConfiguredServices } from '#local/ecs/configured-services.ts';
 import { registryImageSource } from '#local/ecs/images.ts';
@@ -55,6 +57,11 @@ export interface LocalRuntimeOptions {
    * usable) or `container` (podman, when usable). @default STEPLINE_ECS_MODE, else `process`
    */
   ecsMode?: 'process' | 'container';
+  /**
+   * Serve the web console (`local/console/`) on this address: loopback only unless `allowRemote`.
+   * @default no console
+   */
+  console?: ConsoleListenOptions;
 }
 
 export interface LocalRuntime {
@@ -80,6 +87,11 @@ export interface LocalRuntime {
   /** The local ECS itself, for in-process callers (e.g. to list services). */
   ecs: LocalEcs;
   engine: LocalStepFunctions;
+  /** The web console, when started (`console` option): its URL, and the URL with its token to open. */
+  consoleUrl?: string;
+  consoleOpenUrl?: string;
+  /** Bytes of each console asset (the bundle's size). */
+  consoleAssetSizes?: Record<string, number>;
   close(): Promise<void>;
 }
 
@@ -220,9 +232,26 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     closers.unshift(() => webhook.close());
     const webhookUrl = webhook.url;
     approvalBaseUrl ||= webhookUrl;
+    let webConsole: LocalConsole | undefined;
+    if (options.console) {
+      webConsole = await startLocalConsole({
+        ...options.console,
+        dataDir,
+        engine,
+        definition: render(localSubstitutions),
+        config: options.config,
+        s3: localS3Client(s3.endpoint),
+        bucket,
+        webhookUrl,
+        ecsEndpoint: ecsApi.url,
+        credentials: localCredentials,
+      });
+      const started = webConsole;
+      closers.unshift(() => started.close());
+    }
     await writeFile(
       runtimeFile(dataDir),
-      `${JSON.stringify({ pid: process.pid, webhookUrl, sfnEndpoint, s3Endpoint: s3.endpoint, bucket, sesEndpoint: ses.endpoint, outboxDir: ses.outboxDir, approvalBaseUrl, registryEndpoint: registry.endpoint, registryHost: registry.host, ecsEndpoint: ecsApi.url, ...(options.registry ? { externalRegistry: options.registry } : {}), stateMachineArn: engine.stateMachineArn }, null, 2)}\n`,
+      `${JSON.stringify({ pid: process.pid, webhookUrl, sfnEndpoint, s3Endpoint: s3.endpoint, bucket, sesEndpoint: ses.endpoint, outboxDir: ses.outboxDir, approvalBaseUrl, registryEndpoint: registry.endpoint, registryHost: registry.host, ecsEndpoint: ecsApi.url, ...(options.registry ? { externalRegistry: options.registry } : {}), ...(webConsole ? { consoleUrl: webConsole.url } : {}), stateMachineArn: engine.stateMachineArn }, null, 2)}\n`,
     );
     return {
       dataDir,
@@ -239,6 +268,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       ecsEndpoint: ecsApi.url,
       ecs,
       engine,
+      ...(webConsole
+        ? {
+            consoleUrl: webConsole.url,
+            consoleOpenUrl: webConsole.openUrl,
+            consoleAssetSizes: webConsole.assetSizes,
+          }
+        : {}),
       close: () => closeAll(closers),
     };
   } catch (error) {

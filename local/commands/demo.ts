@@ -23,6 +23,8 @@ export interface DemoOptions {
   write: (line: string) => void;
   /** Stop once the run has ended, instead of keeping the services up until Ctrl-C. */
   exit?: boolean;
+  /** The web console's port (when taken: any free one). @default 8081 */
+  consolePort?: number;
 }
 
 function gitPush(cwd: string, write: (line: string) => void): Promise<number> {
@@ -55,7 +57,14 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
   write(
     '1. Starting the local runtime (API Gateway, Step Functions, Lambda, ECS, ECR, SES and S3 stand-ins)…',
   );
-  const start = (port: number) => startLocalRuntime({ dataDir, config, port, logger: options.logger });
+  const start = (port: number) =>
+    startLocalRuntime({
+      dataDir,
+      config,
+      port,
+      logger: options.logger,
+      console: { port: options.consolePort ?? 8081, fallbackPort: 0 },
+    });
   const runtime = await start(options.port).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== 'EADDRINUSE') throw error;
     write(`   port ${options.port} is taken; using a free one`);
@@ -76,6 +85,8 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
   });
   try {
     write(`   webhook endpoint ${runtime.webhookUrl}/webhooks/github, data in ${dataDir}`);
+    if (runtime.consoleOpenUrl)
+      write(`   console  ${runtime.consoleOpenUrl}  (open it to watch the run live)`);
     write('');
     write('2. A service repository: examples/hello-service, committed into a fresh work tree…');
     const work = join(dataDir, 'demo', 'hello-service');
@@ -136,6 +147,7 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
     }
     write('');
     write('Look around:');
+    if (runtime.consoleOpenUrl) write(`  the console:         ${runtime.consoleOpenUrl}`);
     write(`  npx stepline executions show ${description.name} --data ${dataDir}`);
     write(`  npx stepline services --data ${dataDir}`);
     write(`  the approval email:  ${join(dataDir, 'outbox')}`);

@@ -31,8 +31,10 @@ export interface RollbackCommandOptions {
   fail: (line: string) => void;
   /** Between checks. @default 1000 locally, 15000 with --aws */
   pollMs?: number;
-  /** For tests: the ECS client and smoke fetch to use instead of the runtime's or the account's. */
+  /** The ECS client and smoke fetch to use instead of the runtime's or the account's (tests, the console). */
   ecs?: Ecs;
+  /** The deployment configuration already loaded (the console's runtime has it) instead of reading it. */
+  config?: { config: DeploymentConfig; source: string };
   fetch?: Fetch;
 }
 
@@ -43,7 +45,7 @@ export interface RollbackCommandOptions {
  * problems (no running runtime, no target, several targets) exit 2.
  */
 export async function rollbackCommand(options: RollbackCommandOptions): Promise<number> {
-  const { config, source } = loadConfig(options);
+  const { config, source } = options.config ?? loadConfig(options);
   const choice = chooseTarget(config, source, options.environment, options.repository);
   const ecs = options.ecs ?? (await ecsClient(options));
   const logger = { info: () => {}, warn: () => {} };

@@ -1,5 +1,7 @@
+import { join } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { loadLocalConfig } from '#local/config.ts';
+import { loadLocalConfig, UsageError } from '#local/config.ts';
+import { type ConsoleListenOptions, isLoopback } from '#local/console/server.ts';
 import { startLocalRuntime } from '#local/runtime.ts';
 import { secretFile } from '#local/secret.ts';
 import type { LocalHistoryEvent } from '#local/sfn/store.ts';
@@ -15,6 +17,8 @@ export interface ServeOptions {
   /** Base URL of the approval links in emails. @default the server's own URL */
   publicUrl?: string;
   secret: string;
+  /** Serve the web console there (loopback unless `allowRemote`). @default no console */
+  console?: ConsoleListenOptions;
   logger: Logger;
   write: (line: string) => void;
 }
@@ -22,6 +26,11 @@ export interface ServeOptions {
 /** `stepline serve`: the local runtime until SIGINT/SIGTERM. */
 export async function serveCommand(options: ServeOptions): Promise<number> {
   const { config, source } = loadLocalConfig(options.configPath, options.secret);
+  const consoleHost = options.console?.host ?? '127.0.0.1';
+  if (options.console && !isLoopback(consoleHost) && !options.console.allowRemote)
+    throw new UsageError(
+      `--console-host ${consoleHost} is beyond loopback: anyone who reaches it could try the console; add --allow-remote-console to do it anyway`,
+    );
   const runtime = await startLocalRuntime({
     dataDir: options.dataDir,
     config,
@@ -30,9 +39,17 @@ export async function serveCommand(options: ServeOptions): Promise<number> {
     logger: options.logger,
     ...(options.registry ? { registry: options.registry } : {}),
     ...(options.publicUrl ? { publicUrl: options.publicUrl } : {}),
+    ...(options.console ? { console: options.console } : {}),
   });
   const { write } = options;
   write(`stepline serve: listening on ${runtime.webhookUrl}`);
+  if (runtime.consoleOpenUrl) {
+    const bytes = Object.values(runtime.consoleAssetSizes ?? {}).reduce((sum, n) => sum + n, 0);
+    write(`  console:         ${runtime.consoleOpenUrl}`);
+    write(
+      `                   (the token is in ${join(runtime.dataDir, 'console-token')}; app ${(bytes / 1024).toFixed(0)} KiB, offline)`,
+    );
+  }
   write(`  webhooks:        POST ${runtime.webhookUrl}/webhooks/{github|gitlab|gitea|bitbucket}`);
   write(`  configuration:   ${source}`);
   write(

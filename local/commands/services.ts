@@ -105,8 +105,11 @@ function runningEcsEndpoint(dataDir: string): string | undefined {
 }
 
 /** The services as the running local ECS answers for them, through the ECS API. */
-async function fromEndpoint(endpoint: string): Promise<ServiceSummary[]> {
-  const ecs = new ECSClient({ endpoint, region: localRegion, credentials: localCredentials, maxAttempts: 1 });
+export async function fromEndpoint(
+  endpoint: string,
+  credentials: { accessKeyId: string; secretAccessKey: string } = localCredentials,
+): Promise<ServiceSummary[]> {
+  const ecs = new ECSClient({ endpoint, region: localRegion, credentials, maxAttempts: 1 });
   try {
     const out: ServiceSummary[] = [];
     const { clusterArns = [] } = await ecs.send(new ListClustersCommand({}));
