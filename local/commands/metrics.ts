@@ -109,7 +109,14 @@ async function readFromAws(
       maxAttempts: 10,
     });
   try {
-    const listed = await listExecutions(client, arn, startedAfter, options.pageSize ?? 100);
+    const listed = await listExecutions(client, arn, startedAfter, options.pageSize ?? 100).catch(
+      (error: Error) => {
+        // No region or no credentials configured: a usage problem, said in one line.
+        if (error.name === 'CredentialsProviderError' || /region is missing/i.test(error.message))
+          throw new UsageError(`--aws: ${error.message} (set AWS_REGION or --region, and AWS credentials)`);
+        throw error;
+      },
+    );
     return await mapBounded(listed, options.concurrency ?? 4, async (item) => ({
       name: item.name ?? '',
       status: item.status ?? 'RUNNING',

@@ -150,6 +150,33 @@ describe('stepline metrics', () => {
     expect(api.dora.deploymentFrequency.count).toBe(3);
   });
 
+  it('says in one line when --aws has no credentials to read with', async () => {
+    const client = new SFNClient({
+      region: 'us-east-1',
+      credentials: async () => {
+        throw Object.assign(new Error('Could not load credentials from any providers'), {
+          name: 'CredentialsProviderError',
+        });
+      },
+    });
+
+    await expect(
+      metricsCommand({
+        dataDir: fixtureDir,
+        json: false,
+        aws: true,
+        stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:Stepline',
+        sfn: client,
+        now,
+        write: () => {},
+      }),
+    ).rejects.toMatchObject({
+      name: 'UsageError',
+      message: expect.stringContaining('--aws: Could not load credentials'),
+    });
+    client.destroy();
+  });
+
   it('refuses --aws without a state machine ARN, and a --since it cannot read', async () => {
     await expect(
       metricsCommand({ dataDir: fixtureDir, json: false, aws: true, now, write: () => {} }),
