@@ -52,13 +52,17 @@ export type LaneInput = z.infer<typeof LaneInput>;
 /** `EnterLane`'s result, at `$.lane`. */
 export interface Entered {
   mode: ExecutionMode;
-  /** `provider:repository:ref`; absent in `parallel` mode (no lane is used). */
-  lane?: string;
   /** `queued` and executions ahead: go through `WaitInLane`. */
   wait: boolean;
-  /** The older executions this one supersedes (they end at their next checkpoint). */
+  /**
+   * The older executions this one supersedes (they end at their next checkpoint), at most
+   * {@link maxNamed} of them: the result stays within its payload budget.
+   */
   supersedes: string[];
 }
+
+/** Names an `enter` result lists (80 characters each at most): `$.lane` keeps within payloadBudget.lane. */
+export const maxNamed = 5;
 
 /** A checkpoint's result, at `$.lane`. */
 export interface Checked {
@@ -169,7 +173,7 @@ async function enter(input: Input<'enter'>, deps: LaneDeps): Promise<Entered> {
         };
     }
     const wait = mine.mode === 'queued' && !mine.woken && entries.indexOf(mine) > 0;
-    return { entries, result: { mode: mine.mode, lane: key, wait, supersedes } };
+    return { entries, result: { mode: mine.mode, wait, supersedes: supersedes.slice(-maxNamed) } };
   });
 }
 
@@ -222,7 +226,7 @@ async function leave(key: string, executionArn: string, deps: LaneDeps): Promise
 async function wakeHead(key: string, deps: LaneDeps): Promise<string | undefined> {
   const { entries } = await deps.store.read(key);
   const head = entries[0];
-  if (!head || head.mode !== 'queued' || head.woken || head.taskToken === undefined) return undefined;
+  if (head?.mode !== 'queued' || head.woken || head.taskToken === undefined) return undefined;
   await answer(head.taskToken, deps);
   await update(key, deps, (now) => {
     const entry = now.find((e) => e.executionArn === head.executionArn);

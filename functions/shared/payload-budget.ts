@@ -28,6 +28,8 @@ export const payloadBudget = {
   deployment: 6 * 1024,
   /** `$.approval`. */
   approval: 8 * 1024,
+  /** `$.lane`: the execution mode and whether a newer push superseded the run (functions/lane/lane.ts). */
+  lane: 1024,
   /** Each caught error (`$.failure`, `$.reportPending`, `$.notifyFailure`, `$.reportFailure`, `$.reportError`). */
   caughtError: 8 * 1024,
 } as const;

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import { afterEach, describe, expect, it } from 'vitest';
+import { toLaneInput } from '#functions/lane/create-handler.ts';
+import { fileLaneStore } from '#functions/lane/file-store.ts';
 import { type LaneDeps, lane } from '#functions/lane/lane.ts';
-import { localLaneStore } from '#local/lane-store.ts';
 import { DeploymentConfig, type ExecutionModeSetting } from '#shared/deployment-config.ts';
 import { TaskInputError } from '#shared/errors.ts';
 
@@ -31,7 +32,7 @@ function setup(executionMode?: ExecutionModeSetting, deploy: boolean = true) {
     ],
   });
   const deps: LaneDeps = {
-    store: localLaneStore(dataDir),
+    store: fileLaneStore(dataDir),
     config,
     logger: { info: () => {}, warn: () => {} },
     sfn: {
@@ -79,7 +80,6 @@ describe('superseded mode', () => {
 
     expect(entered).toEqual({
       mode: 'superseded',
-      lane: 'github:acme/api:refs/heads/main',
       wait: false,
       supersedes: ['older'],
     });
@@ -274,4 +274,36 @@ it('refuses an input without an action, naming the field', async () => {
 
   await expect(lane({ push: {} }, deps)).rejects.toThrow(TaskInputError);
   await expect(lane({ push: {} }, deps)).rejects.toThrow(/action/);
+});
+
+it('loses no push when many of one branch enter at once', async () => {
+  const { deps } = setup('queued');
+  const names = Array.from({ length: 20 }, (_, i) => `run-${String(i).padStart(2, '0')}`);
+
+  const entered = await Promise.all(
+    names.map((name, i) => lane({ action: 'enter', ...runOf(name, i) }, deps)),
+  );
+  const { entries } = await deps.store.read('github:acme/api:refs/heads/main');
+
+  expect(entries.map((e) => e.execution).sort()).toEqual(names);
+  expect(entered.filter((e) => !(e as { wait: boolean }).wait)).toHaveLength(1);
+});
+
+it('releases the lane of an execution named by an EventBridge status change', async () => {
+  const { deps, answered } = setup('queued');
+  await lane({ action: 'enter', ...runOf('first', 1) }, deps);
+  await lane({ action: 'enter', ...runOf('second', 2) }, deps);
+  await lane({ action: 'wait', taskToken: 'token-2', ...runOf('second', 2) }, deps);
+
+  const released = await lane(
+    toLaneInput({
+      source: 'aws.states',
+      'detail-type': 'Step Functions Execution Status Change',
+      detail: { executionArn: runOf('first', 1).run.executionArn, status: 'ABORTED' },
+    }),
+    deps,
+  );
+
+  expect(released).toEqual({ left: true, woke: 'second' });
+  expect(answered).toEqual(['token-2']);
 });

@@ -7,20 +7,23 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { LaneEntry, LaneStore, StoredLane } from '#functions/lane/lane-store.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LaneEntry, LaneStore, StoredLane } from './lane-store.ts';
 
 /**
- * The lanes of the local runtime: one JSON file per lane under `<dataDir>/lanes/`, and one per
- * execution that entered a lane under `<dataDir>/lanes/executions/`. The table's conditional writes
- * become a version check and write done without an `await` in between: one runtime holds a data
- * directory (runtime.lock) and Node runs its callbacks one at a time, so nothing can write between the
- * check and the write. Each write is a temporary file, fsynced and renamed, so a crash leaves the old
+ * The lanes of the local runtime (`LANE_STORE=local`): one JSON file per lane under
+ * `<dataDir>/lanes/`, and one per execution that entered a lane under `<dataDir>/lanes/executions/`.
+ * The table's conditional write becomes a version check and a write made while holding the lane's
+ * lock file (`<lane>.lock`, created with O_EXCL): the local Lambda stand-in runs invocations in
+ * several worker threads, and one runtime holds a data directory (runtime.lock), so the lock file
+ * orders every writer. Each write is a temporary file, fsynced and renamed, so a crash leaves the old
  * lane or the new one, never half of one.
  */
-export function localLaneStore(dataDir: string): LaneStore {
+export function fileLaneStore(dataDir: string): LaneStore {
   const dir = join(dataDir, 'lanes');
   const executionsDir = join(dir, 'executions');
   mkdirSync(executionsDir, { recursive: true, mode: 0o700 });
@@ -37,10 +40,12 @@ export function localLaneStore(dataDir: string): LaneStore {
       return readLane(key);
     },
     async write(key, entries, expectedVersion) {
-      if (readLane(key).version !== expectedVersion) return false;
-      if (entries.length === 0) rmSync(laneFile(key), { force: true });
-      else writeDurably(laneFile(key), { key, version: expectedVersion + 1, entries });
-      return true;
+      return withLock(`${laneFile(key)}.lock`, () => {
+        if (readLane(key).version !== expectedVersion) return false;
+        if (entries.length === 0) rmSync(laneFile(key), { force: true });
+        else writeDurably(laneFile(key), { key, version: expectedVersion + 1, entries });
+        return true;
+      });
     },
     async rememberLane(executionArn, key, expiresAt) {
       writeDurably(pointerFile(executionArn), { executionArn, lane: key, expiresAt });
@@ -78,4 +83,32 @@ function writeDurably(path: string, value: unknown): void {
     closeSync(fd);
   }
   renameSync(temp, path);
+}
+
+/** A lock older than this was left by a thread that died holding it (the section it guards takes milliseconds). */
+const staleLockMs = 10_000;
+
+/** Runs `section` (synchronous) while holding the lock file `path`. */
+async function withLock<T>(path: string, section: () => T): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    let fd: number;
+    try {
+      fd = openSync(path, 'wx', 0o600);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      try {
+        if (Date.now() - statSync(path).mtimeMs > staleLockMs) rmSync(path, { force: true });
+      } catch {
+        // Released meanwhile.
+      }
+      await sleep(Math.min(2 + attempt, 20));
+      continue;
+    }
+    try {
+      return section();
+    } finally {
+      closeSync(fd);
+      rmSync(path, { force: true });
+    }
+  }
 }
