@@ -288,9 +288,11 @@ export function estimateExecutionCost(
       case 'TaskSubmitted':
         if (open?.kind === 'ecs') {
           open.startedAt = at;
-          const launched = field(parseJson(detail.output), 'tasks', '0');
-          const cpu = Number(field(launched, 'cpu'));
-          const memory = Number(field(launched, 'memory'));
+          // Step Functions capitalizes an optimized integration's response (`Tasks[0].Cpu`) on AWS.
+          const response = parseJson(detail.output);
+          const launched = field(response, 'tasks', '0') ?? field(response, 'Tasks', '0');
+          const cpu = Number(field(launched, 'cpu') ?? field(launched, 'Cpu'));
+          const memory = Number(field(launched, 'memory') ?? field(launched, 'Memory'));
           if (cpu > 0) open.cpu = cpu;
           if (memory > 0) open.memoryMiB = memory;
         } else if (open?.kind === 'lambda') open.invokedAt = at;

@@ -136,6 +136,41 @@ describe('estimateExecutionCost', () => {
     });
   });
 
+  it('reads the task size from an AWS RunTask response, whose fields Step Functions capitalizes', () => {
+    const history = [
+      { type: 'TaskStateEntered', timestamp: at(0), stateEnteredEventDetails: { name: 'Build' } },
+      {
+        type: 'TaskScheduled',
+        timestamp: at(0),
+        taskScheduledEventDetails: {
+          resourceType: 'ecs',
+          resource: 'runTask.waitForTaskToken',
+          parameters: JSON.stringify({ TaskDefinition: 'stack-runner' }),
+        },
+      },
+      {
+        type: 'TaskSubmitted',
+        timestamp: at(1),
+        taskSubmittedEventDetails: { output: JSON.stringify({ Tasks: [{ Cpu: '4096', Memory: '8192' }] }) },
+      },
+      {
+        type: 'TaskSucceeded',
+        timestamp: at(121),
+        taskSucceededEventDetails: { output: '{"stage":"build"}' },
+      },
+    ] as const;
+
+    const [task] = estimateExecutionCost(history).fargate.tasks;
+
+    expect(task).toMatchObject({
+      billedSeconds: 120,
+      cpu: 4096,
+      memoryMiB: 8192,
+      vcpuSeconds: 480,
+      gbSeconds: 960,
+    });
+  });
+
   it('costs nothing for an empty history', () => {
     expect(estimateExecutionCost([]).totalUsd).toBe(0);
   });
