@@ -1,6 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
@@ -10,30 +8,11 @@ import { gitCommitLister } from '#functions/request-approval/commits.ts';
 import { handleApprovalTask } from '#functions/request-approval/request-approval.ts';
 import { localCredentials, localRegion } from '#local/s3.ts';
 import type { LocalRoute } from '#local/webhook-server.ts';
+import { localApprovalSigningKey } from '#shared/approval/local-signing-key.ts';
 import type { DeploymentConfig } from '#shared/deployment-config.ts';
 import { createLogger } from '#shared/logger.ts';
 
-/** File that keeps the local key approval links are signed with (mode 0600). */
-export const approvalKeyFile = (dataDir: string) => join(resolve(dataDir), 'approval-signing-key');
-
-/**
- * The local signing key for approval links: generated on first use and kept owner-only in the data
- * directory, so every `stepline` process on this data directory signs and checks with the same key.
- * On AWS the key is a Secrets Manager secret.
- */
-export function localApprovalSigningKey(dataDir: string): string {
-  const file = approvalKeyFile(dataDir);
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(resolve(dataDir), { recursive: true, mode: 0o700 });
-  const key = randomBytes(32).toString('hex');
-  try {
-    // `wx`: of two processes creating it at once, one writes and both then read the same key.
-    writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  }
-  return readFileSync(file, 'utf8').trim();
-}
+export { approvalKeyFile, localApprovalSigningKey } from '#shared/approval/local-signing-key.ts';
 
 /** Endpoints of the local stand-ins; read when first needed, since some start after the Lambdas are bound. */
 export interface LocalApprovalEndpoints {

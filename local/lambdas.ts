@@ -1,26 +1,27 @@
-import { ECSClient } from '@aws-sdk/client-ecs';
-import type { S3Client } from '@aws-sdk/client-s3';
-import { checkDeployment } from '#functions/check-deployment/check-deployment.ts';
-import { deploy } from '#functions/deploy/deploy.ts';
-import { fetchSource } from '#functions/fetch-source/fetch-source.ts';
-import { reportStatus } from '#functions/report-status/report-status.ts';
-import { localStatusPublisher } from '#functions/report-status/status-publishers.ts';
-import { type LocalApprovalEndpoints, localRequestApproval } from '#local/approvals.ts';
-import { localCredentials, localRegion } from '#local/s3.ts';
+import { join, resolve } from 'node:path';
+import { bundleBootstrap, bundleLambda } from '#local/lambda/bundles.ts';
+import {
+  type LambdaEnvironmentOptions,
+  type LocalCredentials,
+  type LocalLambdaEndpoints,
+  lambdaEnvironment,
+} from '#local/lambda/environment.ts';
+import { LocalLambdaFunction } from '#local/lambda/local-function.ts';
+import { localRegion } from '#local/s3.ts';
 import type { TaskHandler } from '#local/sfn/engine.ts';
-import { localTaskRoleArnFormat } from '#local/substitutions.ts';
+import { localFunctionArn } from '#local/substitutions.ts';
+import { type LambdaKey, lambdaCompute } from '#shared/compute.ts';
 import type { DeploymentConfig } from '#shared/deployment-config.ts';
 import { LambdaTooManyRequestsError } from '#shared/errors.ts';
-import { createLogger } from '#shared/logger.ts';
-import { gitArchiver } from '#shared/source-archive.ts';
 
-/** Concurrent invocations one local function accepts, like a reserved concurrency on AWS. */
+/** Concurrent invocations an in-process function accepts, like a reserved concurrency on AWS. */
 const reservedConcurrency = 10;
 
 /**
- * Lambda stand-in: calls the function in-process, with input and output passed through JSON as
- * the Lambda service does, and with a concurrency limit past which it throws the same
- * `Lambda.TooManyRequestsException` the state machine retries on AWS.
+ * An in-process function as a Task handler, for tests that bring their own function: input and
+ * output pass through JSON as the Lambda service passes them, and past the concurrency limit it
+ * throws the same `Lambda.TooManyRequestsException` the state machine retries on AWS. The local
+ * runtime runs the real bundles instead ({@link localLambdas}).
  */
 export function asLambda(name: string, fn: (event: unknown) => Promise<unknown>): TaskHandler {
   let inFlight = 0;
@@ -43,73 +44,99 @@ export function asLambda(name: string, fn: (event: unknown) => Promise<unknown>)
 export interface LocalLambdaDeps {
   dataDir: string;
   config: DeploymentConfig;
-  s3: S3Client;
   bucket: string;
-  /** Where the approval Lambda sends email, asks ECS, and points its links. */
-  approvalEndpoints: LocalApprovalEndpoints;
-  /** The local ECS endpoint Deploy and CheckDeployment talk to through the real ECS client. */
-  ecsEndpoint?: string;
+  /** The local stand-ins the functions reach through `AWS_ENDPOINT_URL_<SERVICE>`. */
+  endpoints: LocalLambdaEndpoints;
+  /** The data directory's credentials (local/credentials.ts), which the functions sign with; read at each cold start. */
+  credentials: () => LocalCredentials;
+  /** Powertools log level of the functions. @default POWERTOOLS_LOG_LEVEL, else INFO */
+  logLevel?: string;
+  /** Concurrent invocations per function. @default defaultReservedConcurrency (10) */
+  reservedConcurrency?: number;
 }
 
-/** The pipeline's Lambdas bound to local dependencies: S3 stand-in, `git archive`, statuses on disk. */
-export function localLambdas(deps: LocalLambdaDeps) {
-  const publish = localStatusPublisher(deps.dataDir);
-  const approval = localRequestApproval({
-    dataDir: deps.dataDir,
+/** The functions the local state machine invokes (the webhook and approval API sit behind the local server). */
+const taskFunctions = [
+  'fetchSource',
+  'reportStatus',
+  'deploy',
+  'checkDeployment',
+  'requestApproval',
+] as const;
+type TaskFunctionKey = (typeof taskFunctions)[number];
+
+export interface LocalLambdas {
+  fetchSource: TaskHandler;
+  reportStatus: TaskHandler;
+  deploy: TaskHandler;
+  checkDeployment: TaskHandler;
+  /** `lambda:invoke.waitForTaskToken`: the function gets the state's `Payload`, as that integration passes it. */
+  requestApproval: TaskHandler;
+  /** NotifyApprovalOutcome invokes the same function by its ARN, with the state's input as the event. */
+  notifyApprovalOutcome: TaskHandler;
+  /** The functions themselves (their catalog settings, warm workers). */
+  functions: Readonly<Record<TaskFunctionKey, LocalLambdaFunction>>;
+  /** Stops every function's workers. */
+  close(): Promise<void>;
+}
+
+/** Where the local runtime keeps the functions' bundles: `<data>/runtime/lambdas/<folder>/index.mjs`. */
+export const lambdaBundleDir = (dataDir: string) => join(resolve(dataDir), 'runtime', 'lambdas');
+
+/**
+ * The pipeline's Lambdas as the local runtime runs them: each function's `handler` export from
+ * the bundle the stack deploys (built once into `<data>/runtime/lambdas/`, rebuilt when a source
+ * changes), in its own worker threads with its own environment (local endpoints, the local
+ * switches), the catalog's memory and timeout, and a concurrency limit. The handler's env
+ * parsing, middy wiring and SDK clients run here as they run on AWS.
+ */
+export async function localLambdas(deps: LocalLambdaDeps): Promise<LocalLambdas> {
+  const outDir = lambdaBundleDir(deps.dataDir);
+  const bootstrap = await bundleBootstrap(outDir);
+  const environment: LambdaEnvironmentOptions = {
+    dataDir: resolve(deps.dataDir),
     config: deps.config,
-    s3: deps.s3,
     bucket: deps.bucket,
-    // Production's commit comes from the same local ECS that Deploy talks to.
-    endpoints: { ecs: () => deps.ecsEndpoint, ...deps.approvalEndpoints },
-  });
-  return {
-    fetchSource: asLambda('fetch-source', (event) =>
-      fetchSource(event, {
-        s3: deps.s3,
-        bucket: deps.bucket,
-        taskRoleArnFormat: localTaskRoleArnFormat,
-        config: deps.config,
-        archiver: gitArchiver(),
-        logger: createLogger('stepline-fetch-source'),
-      }),
-    ),
-    reportStatus: asLambda('report-status', (event) =>
-      reportStatus(event, { publish, executionUrl: (run) => `stepline executions show ${run.name}` }),
-    ),
-    deploy: asLambda('deploy', (event) =>
-      deploy(event, { ecs: localEcs(deps), config: deps.config, logger: createLogger('stepline-deploy') }),
-    ),
-    checkDeployment: asLambda('check-deployment', (event) =>
-      checkDeployment(event, {
-        ecs: localEcs(deps),
-        config: deps.config,
-        fetch: globalThis.fetch,
-        logger: createLogger('stepline-check-deployment'),
-      }),
-    ),
-    // `lambda:invoke.waitForTaskToken` hands the function its `Payload`, as the Lambda integration does.
-    requestApproval: asLambda('request-approval', (event) =>
-      approval((event as { Payload?: unknown } | null)?.Payload),
-    ),
-    // NotifyApprovalOutcome invokes the same function by its ARN, with its input as the event.
-    notifyApprovalOutcome: asLambda('request-approval', approval),
+    region: localRegion,
+    endpoints: deps.endpoints,
+    credentials: deps.credentials,
+    ...(deps.logLevel === undefined ? {} : { logLevel: deps.logLevel }),
   };
-}
-
-const ecsClients = new Map<string, ECSClient>();
-
-/** One ECS client per local endpoint, as a Lambda keeps one per module. */
-function localEcs(deps: LocalLambdaDeps): ECSClient {
-  if (!deps.ecsEndpoint)
-    throw new Error('the local runtime started no ECS endpoint (ecsEndpoint), so nothing can deploy');
-  let client = ecsClients.get(deps.ecsEndpoint);
-  if (!client) {
-    client = new ECSClient({
-      endpoint: deps.ecsEndpoint,
-      region: localRegion,
-      credentials: localCredentials,
-    });
-    ecsClients.set(deps.ecsEndpoint, client);
-  }
-  return client;
+  const entries = await Promise.all(
+    taskFunctions.map(async (key) => {
+      const compute = lambdaCompute[key];
+      const bundle = await bundleLambda(compute, outDir);
+      return [
+        key,
+        new LocalLambdaFunction({
+          compute,
+          bundle,
+          bootstrap,
+          env: () => lambdaEnvironment(key as LambdaKey, compute, bundle, environment),
+          functionArn: localFunctionArn(compute.folder),
+          ...(deps.reservedConcurrency === undefined
+            ? {}
+            : { reservedConcurrency: deps.reservedConcurrency }),
+        }),
+      ] as const;
+    }),
+  );
+  const functions = Object.fromEntries(entries) as Record<TaskFunctionKey, LocalLambdaFunction>;
+  const invoke =
+    (fn: LocalLambdaFunction): TaskHandler =>
+    (input) =>
+      fn.invoke(input);
+  return {
+    fetchSource: invoke(functions.fetchSource),
+    reportStatus: invoke(functions.reportStatus),
+    deploy: invoke(functions.deploy),
+    checkDeployment: invoke(functions.checkDeployment),
+    requestApproval: (input) =>
+      functions.requestApproval.invoke((input as { Payload?: unknown } | null)?.Payload),
+    notifyApprovalOutcome: invoke(functions.requestApproval),
+    functions,
+    close: async () => {
+      await Promise.all(Object.values(functions).map((fn) => fn.close()));
+    },
+  };
 }

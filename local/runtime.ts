@@ -108,8 +108,8 @@ const runtimeFile = (dataDir: string) => join(dataDir, 'runtime.json');
 /**
  * Starts everything the pipeline needs on this machine, each AWS service by its local stand-in:
  * S3 (s3rver), Step Functions (aws-local-stepfunctions + Stepline's engine and JSON endpoint),
- * Lambda (in-process handlers), ECS (RunTask of the runner as a child process, services of the
- * registry's images behind a proxy port each), API Gateway (node:http).
+ * Lambda (each function's bundle in worker threads), ECS (RunTask of the runner as a child process,
+ * services of the registry's images behind a proxy port each), API Gateway (node:http).
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
   const dataDir = resolve(options.dataDir);
@@ -166,18 +166,22 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         }
       },
     });
-    const lambdas = localLambdas({
+    // Each function's bundle, run in workers of its own with the local endpoints in its environment.
+    const lambdas = await localLambdas({
       dataDir,
-      ecsEndpoint: ecsApi.url,
       config: options.config,
-      s3: localS3Client(s3.endpoint),
       bucket,
-      approvalEndpoints: {
-        ses: () => ses.endpoint,
+      endpoints: {
+        s3: s3.endpoint,
         sfn: () => sfnEndpoint,
+        ses: () => ses.endpoint,
+        ecs: ecsApi.url,
+        ecr: registry.endpoint,
         approvalBaseUrl: () => approvalBaseUrl,
       },
+      credentials: () => localCredentials,
     });
+    closers.unshift(() => lambdas.close());
     engine = new LocalStepFunctions({
       dataDir,
       stateMachineName: 'stepline-pipeline',

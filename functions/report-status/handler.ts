@@ -14,7 +14,10 @@ export const ReportStatusEnv = z
     STEPLINE_CONFIG: DeploymentConfigJson,
     /** Region of the state machine, for the console link each status points at. */
     AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected an AWS region like eu-west-1'),
-    /** `provider` (AWS) or `local` (append to `<STEPLINE_DATA_DIR>/statuses/<run>.jsonl`). */
+    /**
+     * `provider` (AWS) or `local` (the local runtime: append to `<STEPLINE_DATA_DIR>/statuses/<run>.jsonl`,
+     * and point each status at `stepline executions show`).
+     */
     STATUS_PUBLISHER: z.enum(['provider', 'local']).default('provider'),
     STEPLINE_DATA_DIR: z.string().min(1).optional(),
   })
@@ -32,6 +35,9 @@ export const handler = createReportStatusHandler({
     env.STATUS_PUBLISHER === 'local' && env.STEPLINE_DATA_DIR
       ? localStatusPublisher(env.STEPLINE_DATA_DIR)
       : deploymentStatusPublisher(env.STEPLINE_CONFIG, awsSecretResolver(), logger),
-  executionUrl: (run) => consoleExecutionUrl(env.AWS_REGION, run.executionArn),
+  executionUrl: (run) =>
+    env.STATUS_PUBLISHER === 'local'
+      ? `stepline executions show ${run.name}`
+      : consoleExecutionUrl(env.AWS_REGION, run.executionArn),
   logger,
 });

@@ -3,10 +3,11 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import * as z from 'zod';
 import { consoleExecutionUrl } from '#functions/report-status/report-status.ts';
+import { localApprovalSigningKey } from '#shared/approval/local-signing-key.ts';
 import { DeploymentConfigJson, parseEnv } from '#shared/env.ts';
 import { createLogger } from '#shared/logger.ts';
 import { awsSecretResolver } from '#shared/secrets.ts';
-import { providerCommitLister } from './commits.ts';
+import { gitCommitLister, providerCommitLister } from './commits.ts';
 import { createRequestApprovalHandler } from './create-handler.ts';
 
 export { createRequestApprovalHandler } from './create-handler.ts';
@@ -22,11 +23,19 @@ export const RequestApprovalEnv = z.object({
   APPROVAL_SIGNING_KEY_SECRET: z.string().min(1),
   /** Region of the state machine, for the console link in the email. */
   AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected an AWS region like eu-west-1'),
+  /**
+   * Set by the local runtime only (never by the stack): its data directory. Commits then come from
+   * `git log` of the pushed repository, the signing key from `<dir>/approval-signing-key`, and the
+   * email's execution link is the `stepline executions show` command.
+   */
+  STEPLINE_DATA_DIR: z.string().min(1).optional(),
 });
 
 const env = parseEnv(RequestApprovalEnv, process.env, 'request-approval');
 const logger = createLogger('stepline-request-approval');
 const resolveSecret = awsSecretResolver();
+
+const dataDir = env.STEPLINE_DATA_DIR;
 
 /** RequestApproval (`lambda:invoke.waitForTaskToken` payload) and NotifyApprovalOutcome. */
 export const handler = createRequestApprovalHandler({
@@ -35,9 +44,15 @@ export const handler = createRequestApprovalHandler({
   ses: new SESv2Client({}),
   ecs: new ECSClient({}),
   config: env.STEPLINE_CONFIG,
-  commits: providerCommitLister({ config: env.STEPLINE_CONFIG, resolveSecret }),
-  signingKey: () => resolveSecret({ secretName: env.APPROVAL_SIGNING_KEY_SECRET }),
+  commits: dataDir ? gitCommitLister() : providerCommitLister({ config: env.STEPLINE_CONFIG, resolveSecret }),
+  signingKey: async () =>
+    dataDir
+      ? localApprovalSigningKey(dataDir)
+      : resolveSecret({ secretName: env.APPROVAL_SIGNING_KEY_SECRET }),
   approvalBaseUrl: () => env.APPROVAL_BASE_URL,
-  executionLink: (run) => ({ url: consoleExecutionUrl(env.AWS_REGION, run.executionArn) }),
+  executionLink: (run) =>
+    dataDir
+      ? { command: `npx stepline executions show ${run.name} --data ${dataDir}` }
+      : { url: consoleExecutionUrl(env.AWS_REGION, run.executionArn) },
   logger,
 });

@@ -10,7 +10,7 @@ import { localDefaultConfig } from '#local/webhook-server.ts';
 import { approvalWatch } from './approval-watch.ts';
 import { formatResults } from './executions.ts';
 import { ExecutionFollower } from './follow.ts';
-import { formatDuration, resultsOf } from './story.ts';
+import { formatDuration, readableCause, resultsOf } from './story.ts';
 import { printable } from './terminal.ts';
 
 const example = fileURLToPath(new URL('../../examples/hello-service', import.meta.url));
@@ -135,7 +135,7 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
     write('');
     write(`${description.status} in ${formatDuration(total)}`);
     if (description.error)
-      write(printable(`  ${description.error}: ${(description.cause ?? '').split('\n')[0]}`));
+      write(printable(`  ${description.error}: ${readableCause(description.cause).split('\n')[0]}`));
     for (const line of formatResults(results)) write(line);
     const productionUrl =
       results.production?.rolloutState === 'COMPLETED' ? results.production.url : undefined;

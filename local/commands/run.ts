@@ -15,7 +15,7 @@ import { outboxDirOf } from './approve.ts';
 import { formatResults } from './executions.ts';
 import { ExecutionFollower, followRemote } from './follow.ts';
 import { findRunningRuntime } from './running-runtime.ts';
-import { formatDuration, resultsOf, type StateVisit } from './story.ts';
+import { formatDuration, readableCause, resultsOf, type StateVisit } from './story.ts';
 import { printable } from './terminal.ts';
 import { pushableRepo } from './workspace.ts';
 
@@ -196,7 +196,8 @@ export async function runCommand(options: RunOptions): Promise<number> {
     } else {
       log('');
       say(`${status} in ${formatDuration(totalMs)}: ${description.name}`);
-      if (description.error) say(`  ${description.error}: ${(description.cause ?? '').split('\n')[0]}`);
+      if (description.error)
+        say(`  ${description.error}: ${readableCause(description.cause).split('\n')[0]}`);
       for (const line of formatResults(results)) log(line);
       say(`  cost:       ${describeCost(cost)}`);
       say(

@@ -224,8 +224,26 @@ export function formatDuration(ms: number | undefined): string {
   return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
+/**
+ * A cause as a person reads it: a Lambda function's failure reaches Step Functions as the runtime's
+ * JSON (`{"errorMessage","errorType","trace"}`, on AWS and locally alike), of which the message is
+ * what to show; any other cause as it is.
+ */
+export function readableCause(cause: string | undefined): string {
+  if (!cause?.startsWith('{"errorMessage":')) return cause ?? '';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown; errorType?: unknown };
+    if (typeof parsed.errorMessage === 'string' && typeof parsed.errorType === 'string')
+      return parsed.errorMessage;
+  } catch {
+    // Not the runtime's JSON after all (cut short, or a message that starts like it).
+  }
+  return cause;
+}
+
 /** The first lines of a cause, indented, for a terminal. */
-export function indentCause(cause: string | undefined, maxLines = 40): string {
+export function indentCause(rawCause: string | undefined, maxLines = 40): string {
+  const cause = readableCause(rawCause);
   if (!cause) return '';
   const lines = cause.split('\n');
   const shown =
