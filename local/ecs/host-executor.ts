@@ -88,8 +88,8 @@ export interface SpawnRunnerOptions {
 }
 
 /**
- * Starts the bundled runner as a child process with `env` as its environment (plus PATH and
- * HOME), as Fargate would start the runner's container. Resolves once the process is launched.
+ * Starts the bundled runner as a child process with `env` as its environment (plus PATH, HOME
+ * and the runtime's STEPLINE_SANDBOX), as Fargate would start the runner's container. Resolves once the process is launched.
  *
  * When the runner ends, however it ends (SIGKILL included), what its commands left behind ends
  * too, as a Fargate task's processes end with the task: in bubblewrap the commands' PID namespace
@@ -105,6 +105,9 @@ export async function spawnRunner(
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/tmp',
+      // What the runner image's ENV sets on Fargate: `STEPLINE_SANDBOX=none stepline serve` turns
+      // the sandbox off for a machine where it gets in the way (the stage logs then warn).
+      ...(process.env.STEPLINE_SANDBOX ? { STEPLINE_SANDBOX: process.env.STEPLINE_SANDBOX } : {}),
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
