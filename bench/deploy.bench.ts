@@ -160,9 +160,15 @@ const helloFiles = async (commit: string) => {
 
 async function main(): Promise<void> {
   const dataDir = await mkdtemp(join(tmpdir(), 'stepline-bench-deploy-'));
-  const registry = await startLocalRegistry({ dir: join(dataDir, 'registry') });
-  const ecs = await LocalEcs.start({ dataDir, images: registryImageSource() });
-  const api = await startEcsApiServer(ecs);
+  const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
+  const registry = await startLocalRegistry({ dir: join(dataDir, 'registry'), credentials });
+  const ecs = await LocalEcs.start({
+    dataDir,
+    images: registryImageSource({
+      auth: () => ({ kind: 'basic', username: 'AWS', password: registry.password }),
+    }),
+  });
+  const api = await startEcsApiServer(ecs, { credentials });
   const client = new ECSClient({
     endpoint: api.url,
     region: 'us-east-1',

@@ -39,7 +39,10 @@ async function main(): Promise<void> {
   });
   const config = parsePipelineConfig(await readFile(join(workdir, 'stepline.yml'), 'utf8'));
 
-  const registry = await startLocalRegistry({ dir: join(scratch, 'registry') });
+  const registry = await startLocalRegistry({
+    dir: join(scratch, 'registry'),
+    credentials: { accessKeyId: 'bench', secretAccessKey: 'bench' },
+  });
   const ecr = new ECRClient({
     endpoint: registry.endpoint,
     region: 'us-east-1',

@@ -6,7 +6,8 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { createApprovalApiHandler } from '#functions/approval-api/create-handler.ts';
 import { gitCommitLister } from '#functions/request-approval/commits.ts';
 import { handleApprovalTask } from '#functions/request-approval/request-approval.ts';
-import { localCredentials, localRegion } from '#local/s3.ts';
+import type { LocalCredentials } from '#local/credentials.ts';
+import { localRegion } from '#local/s3.ts';
 import type { LocalRoute } from '#local/webhook-server.ts';
 import { localApprovalSigningKey } from '#shared/approval/local-signing-key.ts';
 import type { DeploymentConfig } from '#shared/deployment-config.ts';
@@ -30,12 +31,14 @@ export interface LocalApprovalOptions {
   s3: S3Client;
   bucket: string;
   endpoints: LocalApprovalEndpoints;
+  /** The data directory's credentials: the stand-ins answer only requests signed with them. */
+  credentials: LocalCredentials;
 }
 
-const clientOptions = (endpoint: string) => ({
+const clientOptions = (endpoint: string, credentials: LocalCredentials) => ({
   endpoint,
   region: localRegion,
-  credentials: localCredentials,
+  credentials,
 });
 
 function lazy<T>(make: () => T): () => T {
@@ -52,10 +55,10 @@ function lazy<T>(make: () => T): () => T {
  * local ECS when there is one. Same code as on AWS.
  */
 export function localRequestApproval(options: LocalApprovalOptions): (event: unknown) => Promise<unknown> {
-  const ses = lazy(() => new SESv2Client(clientOptions(options.endpoints.ses())));
+  const ses = lazy(() => new SESv2Client(clientOptions(options.endpoints.ses(), options.credentials)));
   const ecs = lazy(() => {
     const endpoint = options.endpoints.ecs?.();
-    return endpoint ? new ECSClient(clientOptions(endpoint)) : undefined;
+    return endpoint ? new ECSClient(clientOptions(endpoint, options.credentials)) : undefined;
   });
   const logger = createLogger('stepline-request-approval');
   const commits = gitCommitLister();
@@ -82,9 +85,9 @@ export function localRequestApproval(options: LocalApprovalOptions): (event: unk
  * endpoint by the real SDK.
  */
 export function localApprovalRoutes(
-  options: Pick<LocalApprovalOptions, 'dataDir' | 's3' | 'bucket'> & { sfnEndpoint(): string },
+  options: Pick<LocalApprovalOptions, 'dataDir' | 's3' | 'bucket' | 'credentials'> & { sfnEndpoint(): string },
 ): LocalRoute[] {
-  const sfn = lazy(() => new SFNClient(clientOptions(options.sfnEndpoint())));
+  const sfn = lazy(() => new SFNClient(clientOptions(options.sfnEndpoint(), options.credentials)));
   const handler = createApprovalApiHandler({
     s3: options.s3,
     bucket: options.bucket,

@@ -2,10 +2,11 @@ import { basename, resolve } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { loadLocalConfig, UsageError } from '#local/config.ts';
+import { readLocalCredentials } from '#local/credentials.ts';
 import { git } from '#local/git/git.ts';
 import { buildGitHubPushPayload, deliverGitHubPush, zeroSha } from '#local/git/push-payload.ts';
 import { type LocalRuntime, startLocalRuntime } from '#local/runtime.ts';
-import { localCredentials, localRegion } from '#local/s3.ts';
+import { localRegion } from '#local/s3.ts';
 import type { LocalHistoryEvent } from '#local/sfn/store.ts';
 import { localDefaultConfig } from '#local/webhook-server.ts';
 import { estimateExecutionCost } from '#shared/cost/estimate.ts';
@@ -89,7 +90,8 @@ export async function runCommand(options: RunOptions): Promise<number> {
     sfn = new SFNClient({
       endpoint: running.sfnEndpoint,
       region: localRegion,
-      credentials: localCredentials,
+      // The running serve answers only requests signed with the data directory's key.
+      credentials: await readLocalCredentials(options.dataDir),
     });
   } else {
     runtime = await startLocalRuntime({

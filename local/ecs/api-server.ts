@@ -1,4 +1,5 @@
 import { startAwsJsonServer } from '#local/http/aws-json.ts';
+import type { AccessKey } from '#local/http/sigv4.ts';
 import { EcsApiError } from './errors.ts';
 import type { LocalEcs } from './local-ecs.ts';
 
@@ -6,7 +7,7 @@ import type { LocalEcs } from './local-ecs.ts';
  * A loopback endpoint speaking the ECS JSON protocol (AWS JSON 1.1, `X-Amz-Target:
  * AmazonEC2ContainerServiceV20141113.<Operation>`) for the operations Stepline's code and its
  * users make, so the real `@aws-sdk/client-ecs` works unchanged with `AWS_ENDPOINT_URL_ECS`.
- * Signatures are not checked: any credentials work.
+ * Only requests signed (SigV4) with the data directory's credentials are answered.
  */
 export interface EcsApiServer {
   /** `http://127.0.0.1:<port>` */
@@ -47,7 +48,7 @@ export const supportedOperations = Object.keys(operations);
 /** Serves `ecs` over the ECS JSON protocol on a loopback port (0 picks a free one). */
 export function startEcsApiServer(
   ecs: LocalEcs,
-  options: { port?: number; host?: string } = {},
+  options: { credentials: AccessKey; port?: number; host?: string },
 ): Promise<EcsApiServer> {
   return startAwsJsonServer(
     {
@@ -68,6 +69,7 @@ export function startEcsApiServer(
       },
       isClientError: (error): error is Error => error instanceof EcsApiError,
       serverErrorType: 'ServerException',
+      credentials: options.credentials,
     },
     options,
   );

@@ -35,6 +35,8 @@ export interface ContainerSpec {
   logPath: string;
   /** Container mode: the local ECS's podman storage. */
   podmanStorage?: string;
+  /** Container mode: the auth file podman pulls with (the local registry needs its token). */
+  registryAuthFile?: string;
 }
 
 export interface ContainerExit {
@@ -227,6 +229,7 @@ function podmanArgs(spec: ContainerSpec, name: string, argv: string[]): string[]
     '--pull',
     'missing',
     '--tls-verify=false',
+    ...(spec.registryAuthFile ? ['--authfile', spec.registryAuthFile] : []),
     ...podmanRunFlags,
     '--workdir',
     spec.workdir,

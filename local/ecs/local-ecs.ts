@@ -108,6 +108,8 @@ export interface LocalEcsOptions {
   mode?: 'process' | 'container';
   /** The bundled runner that `stepline/runner:local` tasks run. */
   runnerPath?: string;
+  /** Container mode: a containers-auth.json (0600) with the registry's token, for podman's pulls. */
+  registryAuthFile?: string;
   logger?: EcsLogger;
   timing?: Partial<EcsTiming>;
 }
@@ -966,6 +968,7 @@ export class LocalEcs {
         workdir: container.workingDirectory ?? (config.WorkingDir || '/'),
         logPath,
         podmanStorage: join(this.#store.root, 'podman'),
+        ...(this.#options.registryAuthFile ? { registryAuthFile: this.#options.registryAuthFile } : {}),
       },
       this.isolation,
     );

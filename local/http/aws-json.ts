@@ -1,11 +1,14 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { listen } from './listen.ts';
+import { type AccessKey, SigV4Error, sigV4JsonError, verifySigV4 } from './sigv4.ts';
 
 /**
  * One AWS service as the AWS JSON protocol (1.0 or 1.1) carries it: `POST /` with
  * `X-Amz-Target: <prefix><Operation>` and a JSON body; errors as `{__type, message}`. The local
  * Step Functions, ECS and ECR stand-ins are each one of these, so the real SDKs (and boto3) talk
- * to them unchanged through `AWS_ENDPOINT_URL_<SERVICE>`.
+ * to them unchanged through `AWS_ENDPOINT_URL_<SERVICE>`. Every request must be signed (SigV4) with
+ * `credentials`; one that is not gets AWS's answer (`MissingAuthenticationTokenException`,
+ * `UnrecognizedClientException`, `InvalidSignatureException`) before its body is looked at.
  */
 export interface AwsJsonService {
   /** What the stand-in is, for messages: `the local ECS`. */
@@ -21,6 +24,8 @@ export interface AwsJsonService {
   isClientError(error: unknown): error is Error;
   /** `__type` of a 500, as the real service names its internal errors. */
   serverErrorType: string;
+  /** The only access key whose SigV4 signatures are accepted (the data directory's). */
+  credentials: AccessKey;
 }
 
 export interface AwsJsonServer {
@@ -38,7 +43,7 @@ class ProtocolError extends Error {
   }
 }
 
-function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -51,7 +56,7 @@ function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
       }
       chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
 }
@@ -78,7 +83,13 @@ export async function serveAwsJson(
         'UnknownOperationException',
         `${service.name} expects POST / with header X-Amz-Target: ${service.targetPrefix}<Operation>`,
       );
-    const text = await readBody(req, service.maxBodyBytes);
+    const raw = await readBody(req, service.maxBodyBytes);
+    await verifySigV4(
+      { method: req.method ?? 'POST', url: req.url ?? '/', headers: req.headers, body: raw },
+      service.credentials,
+      { payload: 'body' },
+    );
+    const text = raw.toString('utf8');
     let body: unknown;
     try {
       body = text === '' ? {} : JSON.parse(text);
@@ -87,6 +98,11 @@ export async function serveAwsJson(
     }
     reply(200, await service.dispatch(target.slice(service.targetPrefix.length), body));
   } catch (error) {
+    if (error instanceof SigV4Error) {
+      const { status, type } = sigV4JsonError(error);
+      reply(status, { __type: type, message: error.message });
+      return;
+    }
     if (error instanceof ProtocolError || service.isClientError(error)) {
       reply(400, { __type: error.name, message: error.message });
       return;

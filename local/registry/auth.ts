@@ -1,6 +1,6 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 
 /** The user name ECR's authorization tokens carry, and the only one the local registry accepts. */
 export const registryUser = 'AWS';
@@ -41,4 +41,16 @@ export function isAuthorized(header: string | undefined, password: string): bool
 /** The token ECR's GetAuthorizationToken returns: base64 of `AWS:<password>`. */
 export function authorizationToken(password: string): string {
   return Buffer.from(`${registryUser}:${password}`).toString('base64');
+}
+
+/**
+ * Writes a containers-auth.json (mode 0600) that gives podman, skopeo and buildah the registry's
+ * token for `host` (`127.0.0.1:<port>`); returns its path.
+ */
+export async function writeRegistryAuthFile(file: string, host: string, password: string): Promise<string> {
+  await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+  const auths = { auths: { [host]: { auth: authorizationToken(password) } } };
+  await writeFile(file, `${JSON.stringify(auths, null, 2)}\n`, { mode: 0o600 });
+  await chmod(file, 0o600);
+  return file;
 }

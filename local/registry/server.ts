@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { join } from 'node:path';
 import { serveAwsJson } from '#local/http/aws-json.ts';
 import { listen } from '#local/http/listen.ts';
+import type { AccessKey } from '#local/http/sigv4.ts';
 import { authRealm, isAuthorized, registryPassword } from './auth.ts';
 import { type BaseImages, startBaseImages } from './base-images.ts';
 import { dispatchEcr, ecrTargetPrefix } from './ecr-api.ts';
@@ -36,6 +37,8 @@ export interface LocalRegistryOptions {
   baseImages?: boolean;
   /** Reports a base-image build failure (the registry keeps serving everything else). */
   onBaseImageError?: (error: Error) => void;
+  /** The only access key whose SigV4 signatures the ECR JSON API accepts (the data directory's). */
+  credentials: AccessKey;
 }
 
 export interface LocalRegistry {
@@ -62,6 +65,15 @@ const routes = {
   upload: /^\/v2\/(.+)\/blobs\/uploads\/([^/]+)$/,
   blob: /^\/v2\/(.+)\/blobs\/([^/]+)$/,
 };
+
+/** The repository a distribution API path names, by the routes `handleDistribution` tries, in its order. */
+function repositoryOf(path: string): string | undefined {
+  for (const route of [routes.tags, routes.manifest, routes.uploads, routes.upload, routes.blob]) {
+    const name = route.exec(path)?.[1];
+    if (name) return name;
+  }
+  return undefined;
+}
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
   const text = JSON.stringify(body);
@@ -175,6 +187,7 @@ class RegistryServer {
     private readonly password: string,
     private readonly base: BaseImages | undefined,
     private endpoint: string,
+    private readonly credentials: AccessKey,
   ) {}
 
   setEndpoint(endpoint: string) {
@@ -249,6 +262,7 @@ class RegistryServer {
           ),
         isClientError: (error): error is Error => error instanceof EcrApiError,
         serverErrorType: 'ServerException',
+        credentials: this.credentials,
       },
       req,
       res,
@@ -260,11 +274,13 @@ class RegistryServer {
     await this.base?.ready(name);
   }
 
-  private requireWrite(req: IncomingMessage) {
+  private requireAuth(req: IncomingMessage) {
     if (!isAuthorized(req.headers.authorization, this.password))
       throw new DistributionError(
         'UNAUTHORIZED',
-        'pushing to the local registry needs HTTP Basic credentials AWS:<password>: ECR GetAuthorizationToken on this endpoint returns them',
+        req.headers.authorization === undefined
+          ? 'the local registry needs HTTP Basic credentials AWS:<password> (all but library/ pulls): ECR GetAuthorizationToken on this endpoint, signed with the data directory credentials, returns them'
+          : 'wrong credentials: the local registry takes Basic AWS:<password>, the token ECR GetAuthorizationToken returns',
       );
   }
 
@@ -282,26 +298,21 @@ class RegistryServer {
     const read = method === 'GET' || method === 'HEAD';
     if (path === '/v2/' || path === '/v2') {
       if (!read) throw new DistributionError('UNSUPPORTED', `${method} ${path} is not supported`);
-      // Reads are anonymous, so a request without credentials gets 200; the challenge it carries
-      // tells clients that read challenges from the ping (skopeo, podman) to send credentials on
-      // pushes. Credentials that are sent must be right: a client checking them learns here.
-      const authorization = req.headers.authorization;
-      if (authorization === undefined) {
-        sendJson(res, 200, {}, { 'www-authenticate': `Basic realm="${authRealm}"` });
-        return;
-      }
-      if (!isAuthorized(authorization, this.password))
-        throw new DistributionError('UNAUTHORIZED', 'wrong credentials: pushes need Basic AWS:<password>');
+      // As ECR: 401 with the Basic challenge until the token from GetAuthorizationToken is sent.
+      this.requireAuth(req);
       sendJson(res, 200, {});
       return;
     }
     if (path === '/v2/_catalog') {
+      this.requireAuth(req);
       if (!read) throw new DistributionError('UNSUPPORTED', `${method} ${path} is not supported`);
       const { page, link } = pageOf(await this.storage.listRepositories(), url, '/v2/_catalog');
       sendJson(res, 200, { repositories: page }, link ? { link } : {});
       return;
     }
-    if (!read) this.requireWrite(req);
+    // library/ is the local ECR Public (base images): anyone may pull from it. Everything else is a
+    // private repository, as in ECR: pulls and pushes need the token.
+    if (!(read && repositoryOf(path)?.startsWith('library/'))) this.requireAuth(req);
 
     let match = routes.tags.exec(path);
     if (match?.[1]) {
@@ -572,8 +583,9 @@ class RegistryServer {
 
 /**
  * The local ECR: an OCI distribution registry on loopback, stored as OCI image layouts under
- * `dir`, that also answers the ECR JSON calls Stepline's code makes. Reads are anonymous; pushes
- * need Basic `AWS:<password>`, the token `GetAuthorizationToken` returns. With `baseImages` it
+ * `dir`, that also answers the ECR JSON calls Stepline's code makes, signed (SigV4) with
+ * `credentials`. Pulls of `library/` (the base images) are anonymous; every other request needs
+ * Basic `AWS:<password>`, the token `GetAuthorizationToken` returns. With `baseImages` it
  * offers `library/node` built from this machine's Node, so image builds need no network.
  */
 export async function startLocalRegistry(options: LocalRegistryOptions): Promise<LocalRegistry> {
@@ -584,7 +596,7 @@ export async function startLocalRegistry(options: LocalRegistryOptions): Promise
     options.baseImages === false
       ? undefined
       : startBaseImages(storage, options.onBaseImageError ? { onError: options.onBaseImageError } : {});
-  const registry = new RegistryServer(storage, password, base, '');
+  const registry = new RegistryServer(storage, password, base, '', options.credentials);
   const server = createServer((req, res) => {
     void registry.handle(req, res);
   });

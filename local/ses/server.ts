@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { z } from 'zod';
 import { listen } from '#local/http/listen.ts';
+import { type AccessKey, SigV4Error, sigV4JsonError, verifySigV4 } from '#local/http/sigv4.ts';
 import { formatPath } from '#shared/format-zod-error.ts';
 import { findLinks, readMessage } from './mime.ts';
 
@@ -41,6 +42,8 @@ export interface LocalSesOptions {
   port?: number;
   /** @default () => new Date() */
   now?: () => Date;
+  /** The only access key whose SigV4 signatures are accepted (the data directory's). */
+  credentials: AccessKey;
 }
 
 const maxBodyBytes = 40 * 1024 * 1024;
@@ -97,8 +100,9 @@ function stamp(date: Date): string {
  * for `SendEmail` (`POST /v2/email/outbound-emails`), so `@aws-sdk/client-sesv2` (or boto3's
  * `sesv2`) works unchanged with `endpoint`. Each message is written, as the MIME message SES would
  * send, to `<outbox>/<time>-<messageId>.eml` (owner-only: approval links are capabilities), and
- * then announced on `events`. Requests must carry a SigV4 `Authorization` header; any local
- * credentials are accepted.
+ * then announced on `events`. Only requests signed (SigV4) with `credentials` are answered; others
+ * get SES's `MissingAuthenticationTokenException`, `UnrecognizedClientException` or
+ * `InvalidSignatureException`.
  */
 export async function startLocalSes(options: LocalSesOptions): Promise<LocalSes> {
   const outboxDir = options.outboxDir;
@@ -170,7 +174,7 @@ export async function startLocalSes(options: LocalSesOptions): Promise<LocalSes>
   };
 
   const server = createServer((req, res) => {
-    handle(req, res, deliver).catch((error: unknown) => {
+    handle(req, res, deliver, options.credentials).catch((error: unknown) => {
       if (!res.headersSent) reply(res, 500, { message: String(error) }, 'InternalFailure');
       else res.destroy();
     });
@@ -225,6 +229,7 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
   deliver: (request: SendEmailRequest) => Promise<SentEmail>,
+  credentials: AccessKey,
 ): Promise<void> {
   try {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -236,7 +241,7 @@ async function handle(
         `${req.method} ${path} is not an operation of the local SES stand-in; it answers SendEmail (POST /v2/email/outbound-emails)`,
       );
     }
-    if (!/^AWS4-HMAC-SHA256 Credential=/.test(req.headers.authorization ?? '')) {
+    if (req.headers.authorization === undefined) {
       req.resume();
       throw new SesError(
         'MissingAuthenticationTokenException',
@@ -245,6 +250,15 @@ async function handle(
       );
     }
     const body = await readBody(req);
+    try {
+      await verifySigV4({ method: 'POST', url: req.url ?? '/', headers: req.headers, body }, credentials, {
+        payload: 'body',
+      });
+    } catch (error) {
+      if (!(error instanceof SigV4Error)) throw error;
+      const { status, type } = sigV4JsonError(error);
+      throw new SesError(type, status, error.message);
+    }
     let json: unknown;
     try {
       json = JSON.parse(body.toString('utf8') || '{}');

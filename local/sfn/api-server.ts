@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { startAwsJsonServer } from '#local/http/aws-json.ts';
+import type { AccessKey } from '#local/http/sigv4.ts';
 import type { LocalStepFunctions } from './engine.ts';
 import { SfnApiError, StateMachineDoesNotExistError, ValidationError } from './errors.ts';
 import { executionStatuses, type LocalHistoryEvent } from './store.ts';
@@ -7,7 +8,8 @@ import { executionStatuses, type LocalHistoryEvent } from './store.ts';
 /**
  * A loopback endpoint speaking the Step Functions JSON protocol (AWS JSON 1.0) for the
  * operations the pipeline's code uses, so the real `@aws-sdk/client-sfn` works unchanged with
- * `AWS_ENDPOINT_URL_SFN`. Signatures are not checked: any credentials work.
+ * `AWS_ENDPOINT_URL_SFN`. Only requests signed (SigV4) with the data directory's credentials are
+ * answered.
  */
 export interface SfnApiServer {
   /** `http://127.0.0.1:<port>` */
@@ -151,7 +153,7 @@ async function dispatch(engine: LocalStepFunctions, operation: string, body: unk
 /** Serves `engine` over the Step Functions JSON protocol on a loopback port (0 picks a free one). */
 export function startSfnApiServer(
   engine: LocalStepFunctions,
-  options: { port?: number; host?: string } = {},
+  options: { credentials: AccessKey; port?: number; host?: string },
 ): Promise<SfnApiServer> {
   return startAwsJsonServer(
     {
@@ -162,6 +164,7 @@ export function startSfnApiServer(
       dispatch: (operation, body) => dispatch(engine, operation, body),
       isClientError: (error): error is Error => error instanceof SfnApiError,
       serverErrorType: 'InternalFailure',
+      credentials: options.credentials,
     },
     options,
   );

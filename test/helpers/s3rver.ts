@@ -2,13 +2,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { generateCredentials, type LocalCredentials } from '#local/credentials.ts';
 import { localS3Client, startLocalS3 } from '#local/s3.ts';
 
 export interface S3rverHandle {
   /** `http://127.0.0.1:<port>` */
   endpoint: string;
-  /** A client set up for s3rver: path-style, checksums only when required, dummy credentials. */
+  /** A client set up for s3rver: path-style, checksums only when required, signed with `credentials`. */
   client: S3Client;
+  /** The only key the stand-in accepts (fresh for each server). */
+  credentials: LocalCredentials;
   /** A bucket that exists from the start. */
   bucket: string;
   /** Stops the server and deletes its temporary directory. */
@@ -21,11 +24,13 @@ export interface S3rverHandle {
  */
 export async function startS3rver(bucket = 'stepline-test-artifacts'): Promise<S3rverHandle> {
   const directory = await mkdtemp(join(tmpdir(), 'stepline-s3rver-'));
-  const s3 = await startLocalS3({ directory, bucket });
-  const client = localS3Client(s3.endpoint);
+  const credentials = generateCredentials();
+  const s3 = await startLocalS3({ directory, bucket, credentials });
+  const client = localS3Client(s3.endpoint, credentials);
   return {
     endpoint: s3.endpoint,
     client,
+    credentials,
     bucket,
     async close() {
       client.destroy();

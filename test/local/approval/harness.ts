@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { localApprovalRoutes, localRequestApproval } from '#local/approvals.ts';
 import { asLambda } from '#local/lambdas.ts';
-import { localCredentials, localRegion } from '#local/s3.ts';
+import { localRegion } from '#local/s3.ts';
 import { type LocalSes, type SentEmail, startLocalSes } from '#local/ses/server.ts';
 import { startSfnApiServer } from '#local/sfn/api-server.ts';
 import { LocalStepFunctions, type TaskHandler } from '#local/sfn/engine.ts';
@@ -77,7 +77,9 @@ export async function startApprovalHarness(
   const dataDir = await mkdtemp(join(tmpdir(), 'stepline-approval-'));
   const outboxDir = join(dataDir, 'outbox');
   const s3 = await startS3rver();
-  const ses = await startLocalSes({ outboxDir });
+  // One key for every stand-in, as the runtime has one per data directory.
+  const localCredentials = s3.credentials;
+  const ses = await startLocalSes({ outboxDir, credentials: localCredentials });
   const repo = await createGitRepo();
   await repo.commit({ 'README.md': 'hello' }, 'First commit');
   const ran: string[] = [];
@@ -107,6 +109,7 @@ export async function startApprovalHarness(
     s3: s3.client,
     bucket: s3.bucket,
     endpoints: { ses: () => ses.endpoint, sfn: () => sfnEndpoint, approvalBaseUrl: () => baseUrl },
+    credentials: localCredentials,
   });
   const runner: TaskHandler = async (input, ctx) => {
     const env = (
@@ -165,7 +168,7 @@ export async function startApprovalHarness(
     },
     overrides: { waitTimeOverrides: 0, retryIntervalOverrides: 0 },
   });
-  const api = await startSfnApiServer(engine, { port: 0 });
+  const api = await startSfnApiServer(engine, { port: 0, credentials: localCredentials });
   sfnEndpoint = api.url;
   const server = await startWebhookServer({
     config,
@@ -181,6 +184,7 @@ export async function startApprovalHarness(
   });
   baseUrl = server.url;
 
+      credentials: localCredentials,
   return {
     engine,
     ses,

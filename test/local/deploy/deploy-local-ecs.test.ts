@@ -8,13 +8,13 @@ import { deploy } from '#functions/deploy/deploy.ts';
 import { rollbackCommand } from '#local/commands/rollback.ts';
 import { type EcsApiServer, startEcsApiServer } from '#local/ecs/api-server.ts';
 import { ensureConfiguredServices } from '#local/ecs/configured-services.ts';
-import { registryImageSource } from '#local/ecs/images.ts';
 import { type EcsTiming, LocalEcs } from '#local/ecs/local-ecs.ts';
 import { type LocalRegistry, startLocalRegistry } from '#local/registry/server.ts';
 import type { DeploymentState } from '#shared/deployment.ts';
 import { DeploymentConfig } from '#shared/deployment-config.ts';
 import { DeploymentFailedError, DeploymentInProgressError } from '#shared/errors.ts';
 import type { PublishedImage } from '#shared/published-image.ts';
+import { authenticatedImageSource, testCredentials } from '../../helpers/local-auth.ts';
 import { makePush } from '../../unit/deploy/fixtures.ts';
 import { type AppImage, pushAppImage } from '../ecs/images.ts';
 
@@ -61,13 +61,13 @@ const images: Record<string, AppImage> = {};
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'stepline-deploy-ecs-'));
-  registry = await startLocalRegistry({ dir: join(dataDir, 'registry') });
+  registry = await startLocalRegistry({ dir: join(dataDir, 'registry'), credentials: testCredentials });
   images.v1 = await pushAppImage(registry, 'acme/hello', { version: 'v1' });
   images.v2 = await pushAppImage(registry, 'acme/hello', { version: 'v2' });
   images.v3 = await pushAppImage(registry, 'acme/hello', { version: 'v3', env: { HEALTH: 'fail' } });
   images.v4 = await pushAppImage(registry, 'acme/hello', { version: 'v4' });
-  localEcs = await LocalEcs.start({ dataDir, images: registryImageSource(), timing });
-  server = await startEcsApiServer(localEcs);
+  localEcs = await LocalEcs.start({ dataDir, images: authenticatedImageSource(() => registry), timing });
+  server = await startEcsApiServer(localEcs, { credentials: testCredentials });
   ecs = new ECSClient({
     endpoint: server.url,
     region: 'us-east-1',

@@ -24,6 +24,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type EcsApiServer, startEcsApiServer } from '#local/ecs/api-server.ts';
 import { registryImageSource } from '#local/ecs/images.ts';
 import { LocalEcs } from '#local/ecs/local-ecs.ts';
+import { testCredentials } from '../../helpers/local-auth.ts';
 
 let dataDir: string;
 let ecs: LocalEcs;
@@ -33,7 +34,7 @@ let client: ECSClient;
 beforeEach(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'stepline-ecs-api-'));
   ecs = await LocalEcs.start({ dataDir, images: registryImageSource() });
-  server = await startEcsApiServer(ecs);
+  server = await startEcsApiServer(ecs, { credentials: testCredentials });
   client = new ECSClient({
     endpoint: server.url,
     region: 'us-east-1',
@@ -310,7 +311,7 @@ describe('ECS JSON endpoint, with the real SDK', () => {
     await ecs.close();
 
     ecs = await LocalEcs.start({ dataDir, images: registryImageSource() });
-    server = await startEcsApiServer(ecs);
+    server = await startEcsApiServer(ecs, { credentials: testCredentials });
     client.destroy();
     client = new ECSClient({
       endpoint: server.url,

@@ -3,9 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usablePodman } from '#local/ecs/containers.ts';
-import { registryImageSource } from '#local/ecs/images.ts';
 import { LocalEcs } from '#local/ecs/local-ecs.ts';
+import { writeRegistryAuthFile } from '#local/registry/auth.ts';
 import { type LocalRegistry, startLocalRegistry } from '#local/registry/server.ts';
+import { authenticatedImageSource, testCredentials } from '../../helpers/local-auth.ts';
 import { pushAppImage } from './images.ts';
 
 const podman = usablePodman();
@@ -21,10 +22,15 @@ let ecs: LocalEcs;
 beforeAll(async () => {
   if (!podman) return;
   dataDir = mkdtempSync(join(tmpdir(), 'stepline-ecs-podman-'));
-  registry = await startLocalRegistry({ dir: join(dataDir, 'registry') });
+  registry = await startLocalRegistry({ dir: join(dataDir, 'registry'), credentials: testCredentials });
   ecs = await LocalEcs.start({
     dataDir,
-    images: registryImageSource(),
+    images: authenticatedImageSource(() => registry),
+    registryAuthFile: await writeRegistryAuthFile(
+      join(dataDir, 'registry-auth.json'),
+      registry.host,
+      registry.password,
+    ),
     mode: 'container',
     timing: { probeMs: 200, relaunchBackoffMs: 200, stopTimeoutSeconds: 5 },
   });

@@ -11,6 +11,7 @@ import { ecsRunTaskHandler, registerRunnerTaskDefinitions } from '#local/ecs/run
 import type { TaskContext } from '#local/sfn/engine.ts';
 import { localSubstitutions } from '#local/substitutions.ts';
 import { TaskInputError } from '#shared/errors.ts';
+import { testCredentials } from '../../helpers/local-auth.ts';
 
 /** Stands in for the bundled runner: prints the environment it was given, exits with EXIT_CODE. */
 const fakeRunner = `
@@ -170,7 +171,7 @@ describe('RunTask of the runner task definitions', () => {
   });
 
   it('answers RunTask through the ECS endpoint, the task visible with DescribeTasks', async () => {
-    const server: EcsApiServer = await startEcsApiServer(ecs);
+    const server: EcsApiServer = await startEcsApiServer(ecs, { credentials: testCredentials });
     const client = new ECSClient({
       endpoint: server.url,
       region: 'us-east-1',

@@ -14,9 +14,9 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { servicesCommand } from '#local/commands/services.ts';
 import { type EcsApiServer, startEcsApiServer } from '#local/ecs/api-server.ts';
-import { registryImageSource } from '#local/ecs/images.ts';
 import { type EcsTiming, LocalEcs } from '#local/ecs/local-ecs.ts';
 import { type LocalRegistry, startLocalRegistry } from '#local/registry/server.ts';
+import { authenticatedImageSource, testCredentials } from '../../helpers/local-auth.ts';
 import { type AppImage, pushAppImage } from './images.ts';
 
 const timing: Partial<EcsTiming> = {
@@ -35,8 +35,8 @@ let client: ECSClient;
 const images: Record<string, AppImage> = {};
 
 async function startEcs() {
-  ecs = await LocalEcs.start({ dataDir, images: registryImageSource(), timing });
-  server = await startEcsApiServer(ecs);
+  ecs = await LocalEcs.start({ dataDir, images: authenticatedImageSource(() => registry), timing });
+  server = await startEcsApiServer(ecs, { credentials: testCredentials });
   client = new ECSClient({
     endpoint: server.url,
     region: 'us-east-1',
@@ -53,7 +53,7 @@ async function stopEcs() {
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'stepline-ecs-services-'));
-  registry = await startLocalRegistry({ dir: join(dataDir, 'registry') });
+  registry = await startLocalRegistry({ dir: join(dataDir, 'registry'), credentials: testCredentials });
   images.v1 = await pushAppImage(registry, 'acme/hello', { version: 'v1' });
   images.v2 = await pushAppImage(registry, 'acme/hello', { version: 'v2' });
   images.v3 = await pushAppImage(registry, 'acme/hello', { version: 'v3', env: { HEALTH: 'fail' } });
@@ -383,7 +383,11 @@ describe('local ECS services on images from the local registry', () => {
     await expect(fetch(target)).rejects.toThrow();
     // The registry comes back on another port: the tasks start from the roots already unpacked.
     await registry.close();
-    registry = await startLocalRegistry({ dir: join(dataDir, 'registry'), baseImages: false });
+    registry = await startLocalRegistry({
+      dir: join(dataDir, 'registry'),
+      baseImages: false,
+      credentials: testCredentials,
+    });
 
     await startEcs();
     await expect.poll(async () => (await service()).runningCount, { timeout: 30_000 }).toBe(2);

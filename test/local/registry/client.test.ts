@@ -32,9 +32,9 @@ function client(auth: 'ecr' | 'anonymous') {
 }
 
 describe("Stepline's registry client and the local registry", () => {
-  it('pings with ECR credentials and anonymously', async () => {
+  it('pings with ECR credentials, and is told unauthorized anonymously, as by ECR', async () => {
     await expect(client('ecr').ping()).resolves.toBeUndefined();
-    await expect(client('anonymous').ping()).resolves.toBeUndefined();
+    await expect(client('anonymous').ping()).rejects.toMatchObject({ kind: 'unauthorized', status: 401 });
   });
 
   it('pushes an image on a base with ECR auth: base layer mounted, app layer in chunks, then nothing again', async () => {
@@ -71,17 +71,21 @@ describe("Stepline's registry client and the local registry", () => {
     expect(chunked).toMatchObject({ pushed: true, bytes: appLayer.length });
     expect(monolithic).toMatchObject({ pushed: true });
     expect(again).toMatchObject({ pushed: false, mounted: false, bytes: 0 });
-    const fetched = await client('anonymous').getManifest('acme/hello-service', digest);
+    const fetched = await client('ecr').getManifest('acme/hello-service', digest);
     expect(fetched.bytes.equals(manifest)).toBe(true);
     expect(fetched.mediaType).toBe(MediaType.ociManifest);
-    expect(await client('anonymous').listTags('acme/hello-service')).toEqual(['abc123']);
+    expect(await client('ecr').listTags('acme/hello-service')).toEqual(['abc123']);
   });
 
-  it('is refused a push without credentials, with a message that says how to get them', async () => {
+  it('is refused a push without credentials with 401, and pulls library/ anonymously', async () => {
     const image = makeImage();
 
     const push = client('anonymous').pushBlob('acme/app', sha256(image.config), image.config);
 
-    await expect(push).rejects.toThrow(/GetAuthorizationToken/);
+    // Its first request (does the blob exist?) is a HEAD, whose 401 has no body to say more.
+    await expect(push).rejects.toMatchObject({ kind: 'unauthorized', status: 401 });
+    const pull = client('anonymous').getManifest('library/node', 'latest');
+    // library/ (the base images) is pulled anonymously: here it is just not there.
+    await expect(pull).rejects.toMatchObject({ kind: 'not-found' });
   });
 });

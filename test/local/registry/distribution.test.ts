@@ -11,6 +11,7 @@ import {
   pushBlob,
   pushImage,
   putManifest,
+  registryTestCredentials,
   sha256,
   startTestRegistry,
   type TestRegistry,
@@ -54,10 +55,10 @@ function withDigest(location: string, digest: string) {
 }
 
 describe('the distribution API of the local registry', () => {
-  it('answers /v2/ with the API version header and 200 without credentials, with a Basic challenge', async () => {
+  it('answers /v2/ without credentials with 401, the API version header and a Basic challenge, as ECR does', async () => {
     const response = await fetch(registry.url('/v2/'));
 
-    expect(response.status).toBe(200);
+    expect(response.status).toBe(401);
     expect(response.headers.get('docker-distribution-api-version')).toBe('registry/2.0');
     expect(response.headers.get('www-authenticate')).toBe('Basic realm="stepline-local"');
   });
@@ -76,8 +77,13 @@ describe('the distribution API of the local registry', () => {
     const bytes = randomBytes(4096);
 
     const digest = await pushBlob(registry, 'acme/hello-service', bytes);
-    const head = await fetch(registry.url(`/v2/acme/hello-service/blobs/${digest}`), { method: 'HEAD' });
-    const get = await fetch(registry.url(`/v2/acme/hello-service/blobs/${digest}`));
+    const head = await fetch(registry.url(`/v2/acme/hello-service/blobs/${digest}`), {
+      method: 'HEAD',
+      headers: registry.auth,
+    });
+    const get = await fetch(registry.url(`/v2/acme/hello-service/blobs/${digest}`), {
+      headers: registry.auth,
+    });
 
     expect(head.status).toBe(200);
     expect(head.headers.get('content-length')).toBe('4096');
@@ -96,7 +102,7 @@ describe('the distribution API of the local registry', () => {
     });
 
     expect(put.status).toBe(201);
-    const pulled = await fetch(registry.url(put.headers.get('location') ?? ''));
+    const pulled = await fetch(registry.url(put.headers.get('location') ?? ''), { headers: registry.auth });
     expect(Buffer.from(await pulled.arrayBuffer()).equals(bytes)).toBe(true);
   });
 
@@ -110,7 +116,7 @@ describe('the distribution API of the local registry', () => {
     location = first.headers.get('location') ?? location;
     const second = await patch(location, bytes.subarray(1000, 2500), '1000-2499');
     expect(second.headers.get('range')).toBe('0-2499');
-    const status = await fetch(registry.url(location));
+    const status = await fetch(registry.url(location), { headers: registry.auth });
     expect(status.status).toBe(204);
     expect(status.headers.get('range')).toBe('0-2499');
     const put = await fetch(withDigest(location, sha256(bytes)), {
@@ -120,7 +126,9 @@ describe('the distribution API of the local registry', () => {
     });
 
     expect(put.status).toBe(201);
-    const pulled = await fetch(registry.url(`/v2/acme/app/blobs/${sha256(bytes)}`));
+    const pulled = await fetch(registry.url(`/v2/acme/app/blobs/${sha256(bytes)}`), {
+      headers: registry.auth,
+    });
     expect(Buffer.from(await pulled.arrayBuffer()).equals(bytes)).toBe(true);
   });
 
@@ -161,7 +169,10 @@ describe('the distribution API of the local registry', () => {
 
     expect(put.status).toBe(400);
     expect(await errorCodes(put)).toEqual(['DIGEST_INVALID']);
-    const blob = await fetch(registry.url(`/v2/acme/app/blobs/${sha256('other bytes')}`), { method: 'HEAD' });
+    const blob = await fetch(registry.url(`/v2/acme/app/blobs/${sha256('other bytes')}`), {
+      method: 'HEAD',
+      headers: registry.auth,
+    });
     expect(blob.status).toBe(404);
   });
 
@@ -180,7 +191,7 @@ describe('the distribution API of the local registry', () => {
     const location = await startSession('acme/app');
 
     const cancelled = await fetch(registry.url(location), { method: 'DELETE', headers: registry.auth });
-    const status = await fetch(registry.url(location));
+    const status = await fetch(registry.url(location), { headers: registry.auth });
 
     expect(cancelled.status).toBe(204);
     expect(status.status).toBe(404);
@@ -201,7 +212,10 @@ describe('the distribution API of the local registry', () => {
 
     expect(mounted.status).toBe(201);
     expect(mounted.headers.get('docker-content-digest')).toBe(digest);
-    expect((await fetch(registry.url(`/v2/acme/app/blobs/${digest}`), { method: 'HEAD' })).status).toBe(200);
+    expect(
+      (await fetch(registry.url(`/v2/acme/app/blobs/${digest}`), { method: 'HEAD', headers: registry.auth }))
+        .status,
+    ).toBe(200);
     expect(missing.status).toBe(202);
     expect(missing.headers.get('location')).toMatch(/^\/v2\/acme\/app\/blobs\/uploads\/[0-9a-f-]+$/);
   });
@@ -211,7 +225,7 @@ describe('the distribution API of the local registry', () => {
     const digest = await pushBlob(registry, 'acme/app', bytes);
 
     const response = await fetch(registry.url(`/v2/acme/app/blobs/${digest}`), {
-      headers: { range: 'bytes=100-199' },
+      headers: { ...registry.auth, range: 'bytes=100-199' },
     });
 
     expect(response.status).toBe(206);
@@ -223,7 +237,7 @@ describe('the distribution API of the local registry', () => {
     const digest = await pushBlob(registry, 'acme/one', randomBytes(100));
     await pushBlob(registry, 'acme/two', randomBytes(100));
 
-    const response = await fetch(registry.url(`/v2/acme/two/blobs/${digest}`));
+    const response = await fetch(registry.url(`/v2/acme/two/blobs/${digest}`), { headers: registry.auth });
 
     expect(response.status).toBe(404);
     expect(await errorCodes(response)).toEqual(['BLOB_UNKNOWN']);
@@ -236,10 +250,15 @@ describe('the distribution API of the local registry', () => {
     await pushImage(registry, 'acme/hello-service', 'v1', { ...image, manifest: spaced });
 
     const byTag = await fetch(registry.url('/v2/acme/hello-service/manifests/v1'), {
-      headers: { accept: MediaType.ociManifest },
+      headers: { ...registry.auth, accept: MediaType.ociManifest },
     });
-    const byDigest = await fetch(registry.url(`/v2/acme/hello-service/manifests/${sha256(spaced)}`));
-    const head = await fetch(registry.url('/v2/acme/hello-service/manifests/v1'), { method: 'HEAD' });
+    const byDigest = await fetch(registry.url(`/v2/acme/hello-service/manifests/${sha256(spaced)}`), {
+      headers: registry.auth,
+    });
+    const head = await fetch(registry.url('/v2/acme/hello-service/manifests/v1'), {
+      method: 'HEAD',
+      headers: registry.auth,
+    });
 
     expect(byTag.status).toBe(200);
     expect(byTag.headers.get('content-type')).toBe(MediaType.ociManifest);
@@ -272,7 +291,9 @@ describe('the distribution API of the local registry', () => {
 
     expect(response.status).toBe(201);
     expect(response.headers.get('oci-tag')).toBe('abc123, main');
-    const tags = await (await fetch(registry.url('/v2/acme/app/tags/list'))).json();
+    const tags = await (
+      await fetch(registry.url('/v2/acme/app/tags/list'), { headers: registry.auth })
+    ).json();
     expect(tags).toEqual({ name: 'acme/app', tags: ['abc123', 'main'] });
   });
 
@@ -353,7 +374,7 @@ describe('the distribution API of the local registry', () => {
 
     expect(ociPut.status).toBe(201);
     expect(dockerPut.status).toBe(201);
-    const got = await fetch(registry.url('/v2/acme/multi/manifests/docker'));
+    const got = await fetch(registry.url('/v2/acme/multi/manifests/docker'), { headers: registry.auth });
     expect(got.headers.get('content-type')).toBe(MediaType.dockerManifestList);
   });
 
@@ -366,7 +387,7 @@ describe('the distribution API of the local registry', () => {
     const bytes = Buffer.from(JSON.stringify(manifest));
 
     const put = await putManifest(registry, 'acme/docker', 'v1', bytes, MediaType.dockerManifest);
-    const got = await fetch(registry.url('/v2/acme/docker/manifests/v1'));
+    const got = await fetch(registry.url('/v2/acme/docker/manifests/v1'), { headers: registry.auth });
 
     expect(put.status).toBe(201);
     expect(got.headers.get('content-type')).toBe(MediaType.dockerManifest);
@@ -394,8 +415,14 @@ describe('the distribution API of the local registry', () => {
     const first = await pushImage(registry, 'acme/app', 'main');
     const second = await pushImage(registry, 'acme/app', 'main');
 
-    const tagged = await fetch(registry.url('/v2/acme/app/manifests/main'), { method: 'HEAD' });
-    const old = await fetch(registry.url(`/v2/acme/app/manifests/${first.digest}`), { method: 'HEAD' });
+    const tagged = await fetch(registry.url('/v2/acme/app/manifests/main'), {
+      method: 'HEAD',
+      headers: registry.auth,
+    });
+    const old = await fetch(registry.url(`/v2/acme/app/manifests/${first.digest}`), {
+      method: 'HEAD',
+      headers: registry.auth,
+    });
 
     expect(tagged.headers.get('docker-content-digest')).toBe(second.digest);
     expect(old.status).toBe(200);
@@ -404,8 +431,8 @@ describe('the distribution API of the local registry', () => {
   it('answers MANIFEST_UNKNOWN for a missing tag and NAME_UNKNOWN-style 404 for a missing repository', async () => {
     await pushImage(registry, 'acme/app', 'v1');
 
-    const tag = await fetch(registry.url('/v2/acme/app/manifests/v2'));
-    const repo = await fetch(registry.url('/v2/acme/nothing/tags/list'));
+    const tag = await fetch(registry.url('/v2/acme/app/manifests/v2'), { headers: registry.auth });
+    const repo = await fetch(registry.url('/v2/acme/nothing/tags/list'), { headers: registry.auth });
 
     expect(tag.status).toBe(404);
     expect(await errorCodes(tag)).toEqual(['MANIFEST_UNKNOWN']);
@@ -414,8 +441,8 @@ describe('the distribution API of the local registry', () => {
   });
 
   it('refuses an invalid repository name with NAME_INVALID and an invalid digest with DIGEST_INVALID', async () => {
-    const name = await fetch(registry.url('/v2/Acme/App/tags/list'));
-    const digest = await fetch(registry.url('/v2/acme/app/blobs/sha256:xyz'));
+    const name = await fetch(registry.url('/v2/Acme/App/tags/list'), { headers: registry.auth });
+    const digest = await fetch(registry.url('/v2/acme/app/blobs/sha256:xyz'), { headers: registry.auth });
 
     expect(name.status).toBe(400);
     expect(await errorCodes(name)).toEqual(['NAME_INVALID']);
@@ -428,9 +455,11 @@ describe('the distribution API of the local registry', () => {
     for (const tag of ['a', 'c', 'B'])
       await putManifest(registry, 'acme/app', tag, image.manifest, MediaType.ociManifest, 201);
 
-    const all = await (await fetch(registry.url('/v2/acme/app/tags/list'))).json();
-    const page = await fetch(registry.url('/v2/acme/app/tags/list?n=2'));
-    const next = await fetch(registry.url('/v2/acme/app/tags/list?n=2&last=a'));
+    const all = await (
+      await fetch(registry.url('/v2/acme/app/tags/list'), { headers: registry.auth })
+    ).json();
+    const page = await fetch(registry.url('/v2/acme/app/tags/list?n=2'), { headers: registry.auth });
+    const next = await fetch(registry.url('/v2/acme/app/tags/list?n=2&last=a'), { headers: registry.auth });
 
     expect(all).toEqual({ name: 'acme/app', tags: ['B', 'a', 'b', 'c'] });
     expect(await page.json()).toEqual({ name: 'acme/app', tags: ['B', 'a'] });
@@ -442,15 +471,19 @@ describe('the distribution API of the local registry', () => {
     await pushImage(registry, 'acme/hello-service', 'v1');
     await pushImage(registry, 'zeta', 'v1');
 
-    const catalog = await (await fetch(registry.url('/v2/_catalog'))).json();
+    const catalog = await (await fetch(registry.url('/v2/_catalog'), { headers: registry.auth })).json();
 
     expect(catalog).toEqual({ repositories: ['acme/hello-service', 'zeta'] });
   });
 
-  it('reads anonymously but answers a push without credentials with 401 and a Basic challenge', async () => {
+  it('answers a pull, a listing or a push without credentials with 401 and a Basic challenge, as ECR does', async () => {
     const image = await pushImage(registry, 'acme/app', 'v1');
 
     const read = await fetch(registry.url('/v2/acme/app/manifests/v1'));
+    const blob = await fetch(registry.url(`/v2/acme/app/blobs/${sha256(image.config)}`));
+    const tags = await fetch(registry.url('/v2/acme/app/tags/list'));
+    const catalog = await fetch(registry.url('/v2/_catalog'));
+    const authorized = await fetch(registry.url('/v2/acme/app/manifests/v1'), { headers: registry.auth });
     const write = await fetch(registry.url('/v2/acme/app/blobs/uploads/'), { method: 'POST' });
     const wrong = await fetch(registry.url('/v2/acme/app/manifests/v2'), {
       method: 'PUT',
@@ -461,7 +494,9 @@ describe('the distribution API of the local registry', () => {
       body: image.manifest,
     });
 
-    expect(read.status).toBe(200);
+    expect([read.status, blob.status, tags.status, catalog.status]).toEqual([401, 401, 401, 401]);
+    expect(read.headers.get('www-authenticate')).toBe('Basic realm="stepline-local"');
+    expect(authorized.status).toBe(200);
     expect(write.status).toBe(401);
     expect(write.headers.get('www-authenticate')).toBe('Basic realm="stepline-local"');
     expect(await errorCodes(write)).toEqual(['UNAUTHORIZED']);
@@ -523,15 +558,20 @@ describe('the on-disk OCI image layout', () => {
 
   it('keeps images, tags and push times across a restart', async () => {
     const image = await pushImage(registry, 'acme/app', 'v1');
-    const before = await fetch(registry.url('/v2/acme/app/manifests/v1'), { method: 'HEAD' });
+    const before = await fetch(registry.url('/v2/acme/app/manifests/v1'), {
+      method: 'HEAD',
+      headers: registry.auth,
+    });
 
     registry = await registry.restart();
 
-    const after = await fetch(registry.url('/v2/acme/app/manifests/v1'));
+    const after = await fetch(registry.url('/v2/acme/app/manifests/v1'), { headers: registry.auth });
     expect(after.status).toBe(200);
     expect(after.headers.get('docker-content-digest')).toBe(before.headers.get('docker-content-digest'));
     expect(Buffer.from(await after.arrayBuffer()).equals(image.manifest)).toBe(true);
-    expect(await (await fetch(registry.url('/v2/acme/app/tags/list'))).json()).toEqual({
+    expect(
+      await (await fetch(registry.url('/v2/acme/app/tags/list'), { headers: registry.auth })).json(),
+    ).toEqual({
       name: 'acme/app',
       tags: ['v1'],
     });
@@ -540,11 +580,21 @@ describe('the on-disk OCI image layout', () => {
 
 describe('the port of the local registry', () => {
   it('listens again on the port it used last time when asked to', async () => {
-    const first = await startLocalRegistry({ dir: registry.dir, baseImages: false, reusePort: true });
+    const first = await startLocalRegistry({
+      dir: registry.dir,
+      baseImages: false,
+      reusePort: true,
+      credentials: registryTestCredentials,
+    });
     const port = first.host.split(':')[1];
     await first.close();
 
-    const second = await startLocalRegistry({ dir: registry.dir, baseImages: false, reusePort: true });
+    const second = await startLocalRegistry({
+      dir: registry.dir,
+      baseImages: false,
+      reusePort: true,
+      credentials: registryTestCredentials,
+    });
     await second.close();
 
     expect(second.host).toBe(`127.0.0.1:${port}`);
@@ -552,14 +602,24 @@ describe('the port of the local registry', () => {
   });
 
   it('takes another port when the one it used last time is taken', async () => {
-    const first = await startLocalRegistry({ dir: registry.dir, baseImages: false, reusePort: true });
+    const first = await startLocalRegistry({
+      dir: registry.dir,
+      baseImages: false,
+      reusePort: true,
+      credentials: registryTestCredentials,
+    });
     await first.close();
     const squatter = createServer();
     await new Promise<void>((resolve) =>
       squatter.listen(Number(first.host.split(':')[1]), '127.0.0.1', resolve),
     );
 
-    const second = await startLocalRegistry({ dir: registry.dir, baseImages: false, reusePort: true });
+    const second = await startLocalRegistry({
+      dir: registry.dir,
+      baseImages: false,
+      reusePort: true,
+      credentials: registryTestCredentials,
+    });
     await second.close();
     await new Promise((resolve) => squatter.close(resolve));
 

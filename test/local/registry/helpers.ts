@@ -8,6 +8,9 @@ import { MediaType } from '#shared/oci/types.ts';
 export const sha256 = (bytes: Buffer | string) =>
   `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
+/** The key the test registries' ECR API accepts (the tests' ECR clients sign with it). */
+export const registryTestCredentials = { accessKeyId: 'any', secretAccessKey: 'any' };
+
 export interface TestRegistry extends LocalRegistry {
   /** Basic credentials for pushes. */
   auth: { authorization: string };
@@ -21,7 +24,11 @@ export async function startTestRegistry(
   options: { baseImages?: boolean; dir?: string } = {},
 ): Promise<TestRegistry> {
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'stepline-registry-')));
-  const registry = await startLocalRegistry({ dir, baseImages: options.baseImages ?? false });
+  const registry = await startLocalRegistry({
+    dir,
+    baseImages: options.baseImages ?? false,
+    credentials: registryTestCredentials,
+  });
   const auth = { authorization: `Basic ${Buffer.from(`AWS:${registry.password}`).toString('base64')}` };
   const self: TestRegistry = {
     ...registry,

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DescribeImagesCommand, ECRClient } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readLocalCredentials } from '#local/credentials.ts';
 import { type LocalRuntime, startLocalRuntime } from '#local/runtime.ts';
 import { RuntimeLockedError } from '#local/runtime-lock.ts';
 import { localDefaultConfig } from '#local/webhook-server.ts';
@@ -49,7 +50,7 @@ describe('the local runtime and its registry', () => {
     expect(written.registryHost).toBe(runtime.registryHost);
     expect(written.externalRegistry).toBe('http://127.0.0.1:5999');
     const ping = await fetch(`${runtime.registryEndpoint}/v2/`);
-    expect(ping.status).toBe(200);
+    expect(ping.status).toBe(401);
     expect((await readFile(join(dataDir, 'registry', '.password'), 'utf8')).trim()).not.toBe('');
   });
 
@@ -57,7 +58,7 @@ describe('the local runtime and its registry', () => {
     const ecr = new ECRClient({
       endpoint: runtime.registryEndpoint,
       region: 'us-east-1',
-      credentials: { accessKeyId: 'any', secretAccessKey: 'any' },
+      credentials: await readLocalCredentials(dataDir),
     });
 
     const { imageDetails } = await ecr.send(

@@ -74,19 +74,35 @@ afterAll(async () => {
 });
 
 describe('skopeo and the local registry', () => {
-  it.skipIf(!skopeoAvailable)('inspects an image by digest over the distribution API', async () => {
-    const { code, stdout, stderr } = await skopeo([
+  it.skipIf(!skopeoAvailable)(
+    'inspects an image by digest over the distribution API, with the registry token',
+    async () => {
+      const { code, stdout, stderr } = await skopeo([
+        'inspect',
+        '--tls-verify=false',
+        '--creds',
+        `AWS:${registry.password}`,
+        `docker://${registry.host}/acme/hello-service@${image.digest}`,
+      ]);
+
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      const inspected = JSON.parse(stdout);
+      expect(inspected.Digest).toBe(image.digest);
+      expect(inspected.Labels).toEqual({ 'org.opencontainers.image.revision': 'abc123' });
+      expect(inspected.RepoTags).toEqual(['v1']);
+    },
+  );
+
+  it.skipIf(!skopeoAvailable)('is refused an image without credentials, as ECR refuses it', async () => {
+    const { code, stderr } = await skopeo([
       'inspect',
       '--tls-verify=false',
       `docker://${registry.host}/acme/hello-service@${image.digest}`,
     ]);
 
-    expect(stderr).toBe('');
-    expect(code).toBe(0);
-    const inspected = JSON.parse(stdout);
-    expect(inspected.Digest).toBe(image.digest);
-    expect(inspected.Labels).toEqual({ 'org.opencontainers.image.revision': 'abc123' });
-    expect(inspected.RepoTags).toEqual(['v1']);
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(/authentication required|unauthorized/i);
   });
 
   it.skipIf(!skopeoAvailable)("reads the registry's directory as an OCI image layout", async () => {
@@ -108,6 +124,8 @@ describe('skopeo and the local registry', () => {
       const pulled = await skopeo([
         'copy',
         '--src-tls-verify=false',
+        '--src-creds',
+        `AWS:${registry.password}`,
         `docker://${registry.host}/acme/hello-service:v1`,
         `oci:${layout}:v1`,
       ]);
@@ -126,7 +144,10 @@ describe('skopeo and the local registry', () => {
       ]);
       expect(pushed.stderr).toBe('');
       expect(pushed.code).toBe(0);
-      const head = await fetch(registry.url('/v2/acme/copy/manifests/v2'), { method: 'HEAD' });
+      const head = await fetch(registry.url('/v2/acme/copy/manifests/v2'), {
+        method: 'HEAD',
+        headers: registry.auth,
+      });
       expect(head.status).toBe(200);
       expect(head.headers.get('docker-content-digest')).toBe(image.digest);
     },

@@ -8,6 +8,7 @@ import { simpleParser } from 'mailparser';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type LocalSes, type SentEmail, startLocalSes } from '#local/ses/server.ts';
+import { testCredentials } from '../../helpers/local-auth.ts';
 
 const run = promisify(execFile);
 let dir: string;
@@ -27,7 +28,7 @@ if (!boto3) console.log('skipping the boto3 tests: python3 with boto3 is not ins
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'stepline-ses-'));
-  ses = await startLocalSes({ outboxDir: join(dir, 'outbox') });
+  ses = await startLocalSes({ outboxDir: join(dir, 'outbox'), credentials: testCredentials });
   client = new SESv2Client({
     endpoint: ses.endpoint,
     region: 'us-east-1',

@@ -20,6 +20,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type SfnApiServer, startSfnApiServer } from '#local/sfn/api-server.ts';
 import { type LocalStepFunctions, newTaskToken } from '#local/sfn/engine.ts';
+import { testCredentials } from '../../helpers/local-auth.ts';
 import { createEngine, tokenMachine, tokenRecorder, tokenResource } from './helpers.ts';
 
 let engine: LocalStepFunctions;
@@ -30,7 +31,7 @@ let sfn: SFNClient;
 beforeEach(async () => {
   runner = tokenRecorder();
   engine = createEngine(tokenMachine({ HeartbeatSeconds: 60 }), { [tokenResource]: runner.handler });
-  server = await startSfnApiServer(engine);
+  server = await startSfnApiServer(engine, { credentials: testCredentials });
   sfn = new SFNClient({
     endpoint: server.url,
     region: 'us-east-1',
