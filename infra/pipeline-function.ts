@@ -1,11 +1,18 @@
 import { join } from 'node:path';
 import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import {
+  Architecture,
+  ParamsAndSecretsLayerVersion,
+  ParamsAndSecretsLogLevel,
+  ParamsAndSecretsVersions,
+  Runtime,
+} from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { type LambdaCompute, lambdaBundling } from '#shared/compute.ts';
+import { SECRET_MAX_AGE_SECONDS } from '#shared/secrets.ts';
 import { suppress } from './nag.ts';
 import { repoRoot } from './paths.ts';
 
@@ -34,6 +41,27 @@ export interface PipelineFunctionProps {
   readonly logRemovalPolicy?: RemovalPolicy;
   /** One-line description shown in the Lambda console. @default - none */
   readonly description?: string;
+  /**
+   * The function reads `{secretName}` secrets (`awsSecretResolver`, #shared/secrets.ts): it gets the
+   * AWS Parameters and Secrets Lambda Extension, which answers on localhost and caches each value, so
+   * its bundle carries no Secrets Manager client. Callers still grant `secretsmanager:GetSecretValue`.
+   * @default false
+   */
+  readonly readsSecrets?: boolean;
+}
+
+/**
+ * The AWS Parameters and Secrets Lambda Extension as Stepline's functions use it: values cached for
+ * {@link SECRET_MAX_AGE_SECONDS} (as the SDK-based resolver did), a bounded wait on Secrets Manager, and
+ * only its warnings in the function's log.
+ */
+export function secretsExtension(): ParamsAndSecretsLayerVersion {
+  return ParamsAndSecretsLayerVersion.fromVersion(ParamsAndSecretsVersions.V1_0_103, {
+    cacheEnabled: true,
+    secretsManagerTtl: Duration.seconds(SECRET_MAX_AGE_SECONDS),
+    secretsManagerTimeout: Duration.seconds(5),
+    logLevel: ParamsAndSecretsLogLevel.WARN,
+  });
 }
 
 /**
@@ -103,6 +131,7 @@ export class PipelineFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       ...(props.description === undefined ? {} : { description: props.description }),
+      ...(props.readsSecrets ? { paramsAndSecrets: secretsExtension() } : {}),
       bundling: { ...bundlingOptions, mainFields: [...bundlingOptions.mainFields], externalModules: [] },
       environment: {
         POWERTOOLS_SERVICE_NAME: `stepline-${props.folder}`,

@@ -321,6 +321,7 @@ export class StepLinePipeline extends Construct {
     const fetchSource = new PipelineFunction(this, 'FetchSource', {
       ...common,
       ...computeProps(lambdaCompute.fetchSource),
+      readsSecrets: true,
       description: "Stores a commit's source archive in S3 and reads its stepline.yml",
       environment: {
         ARTIFACT_BUCKET: this.artifactBucket.bucketName,
@@ -337,6 +338,7 @@ export class StepLinePipeline extends Construct {
     const reportStatus = new PipelineFunction(this, 'ReportStatus', {
       ...common,
       ...computeProps(lambdaCompute.reportStatus),
+      readsSecrets: true,
       description: 'Reports pipeline status to the git provider',
       environment: { STEPLINE_CONFIG: configJson },
     });
@@ -360,12 +362,14 @@ export class StepLinePipeline extends Construct {
     const requestApproval = new PipelineFunction(this, 'RequestApproval', {
       ...common,
       ...computeProps(lambdaCompute.requestApproval),
+      readsSecrets: true,
       description: 'Emails approval links and stores the task token',
       environment: { ...approvalEnvironment, STEPLINE_CONFIG: configJson },
     });
     const approvalApi = new PipelineFunction(this, 'ApprovalApi', {
       ...common,
       ...computeProps(lambdaCompute.approvalApi),
+      readsSecrets: true,
       description: 'Shows the approval page and records decisions',
       environment: approvalEnvironment,
     });
@@ -534,6 +538,8 @@ export class StepLinePipeline extends Construct {
     const webhook = new PipelineFunction(this, 'Webhook', {
       ...common,
       ...computeProps(lambdaCompute.webhook),
+      // Webhook secrets through the Parameters and Secrets extension: no Secrets Manager client in the bundle.
+      readsSecrets: true,
       description: 'Receives git provider webhooks and starts pipeline executions',
       environment: { STATE_MACHINE_ARN: this.stateMachine.stateMachineArn, STEPLINE_CONFIG: configJson },
     });

@@ -1,40 +1,17 @@
-import picomatch from 'picomatch';
+import { globMatcher } from './glob.ts';
 import { Provider } from './provider.ts';
+import {
+  defaultTriggerRules,
+  Glob,
+  matchesRepository,
+  RepositoryName,
+  SecretRef,
+  TriggerRules,
+} from './webhook-config.ts';
 import * as z from './zod-mini.ts';
 
-/**
- * Where a secret's value comes from. On AWS a deployment names Secrets Manager secrets; the
- * local runtime may also take a literal value or an environment variable. Values never appear
- * in logs or in the synthesized template.
- */
-export const SecretRef = z.union([
-  z.strictObject({ secretName: z.string().check(z.minLength(1)) }),
-  z.strictObject({
-    env: z.string().check(z.regex(/^[A-Z_][A-Z0-9_]*$/, 'expected an environment variable name')),
-  }),
-  z.strictObject({ value: z.string().check(z.minLength(1)) }),
-]);
-export type SecretRef = z.infer<typeof SecretRef>;
-
-const Glob = z.string().check(z.minLength(1));
-
-/** Which pushes start a run. Globs are picomatch patterns matched against the branch/tag name or path. */
-export const TriggerRules = z.strictObject({
-  /** @default ["main"] */
-  branches: z._default(z.array(Glob), ['main']),
-  /** @default [] (tag pushes do not start runs) */
-  tags: z._default(z.array(Glob), []),
-  paths: z._default(
-    z.strictObject({
-      /** A push starts a run only if one changed path matches. @default ["**"] */
-      include: z._default(z.array(Glob), ['**']),
-      /** Changed paths matching these are ignored. @default [] */
-      exclude: z._default(z.array(Glob), []),
-    }),
-    { include: ['**'], exclude: [] },
-  ),
-});
-export type TriggerRules = z.infer<typeof TriggerRules>;
+/** Defined with what the webhook reads (#shared/webhook-config.ts); part of the deployment config. */
+export { matchesRepository, SecretRef, TriggerRules };
 
 /** An IAM role ARN, as a task definition names its task and execution roles. */
 const RoleArn = z
@@ -125,13 +102,13 @@ export type ExecutionModeSetting = z.infer<typeof ExecutionModeSetting>;
 export const RepositoryConfig = z.strictObject({
   provider: Provider,
   /** `owner/name` as the provider spells it; a picomatch glob such as `acme/*` is allowed locally. */
-  name: NonEmpty,
+  name: RepositoryName,
   webhookSecret: SecretRef,
   /** Token for the provider's archive and commit-status APIs. */
   providerToken: z.optional(SecretRef),
   /** Provider API base URL, for self-hosted GitLab, Gitea or Forgejo. */
   apiUrl: z.optional(Url),
-  triggers: z._default(TriggerRules, TriggerRules.parse({})),
+  triggers: z._default(TriggerRules, defaultTriggerRules()),
   deploy: z.optional(
     z.strictObject({
       staging: z.optional(EcsTarget),
@@ -192,24 +169,6 @@ export const DeploymentConfig = z.strictObject({
 });
 export type DeploymentConfig = z.infer<typeof DeploymentConfig>;
 
-const repositoryMatchers = new Map<string, (fullName: string) => boolean>();
-
-/**
- * Whether a configured repository `name` covers a pushed repository. The name is a picomatch glob
- * over `owner/name` (`acme/*`, `acme/**` for GitLab subgroups); a lone `*` means any repository.
- * Case-insensitive, because the providers treat repository paths so; `dot`, because a repository
- * may be named `.github`.
- */
-export function matchesRepository(pattern: string, fullName: string): boolean {
-  if (pattern === '*') return true;
-  let matcher = repositoryMatchers.get(pattern);
-  if (!matcher) {
-    matcher = picomatch(pattern, { nocase: true, dot: true });
-    repositoryMatchers.set(pattern, matcher);
-  }
-  return matcher(fullName);
-}
-
 /**
  * The deployment's entry for a pushed repository: same provider, and a `name` that
  * {@link matchesRepository covers} it. The first such entry wins, as in the webhook.
@@ -234,8 +193,6 @@ export function imageRepositoryFor(entry: RepositoryConfig | undefined, fullName
   return ImageRepositoryName.safeParse(derived).success ? derived : 'stepline/unnamed';
 }
 
-const branchMatchers = new Map<string, (branch: string) => boolean>();
-
 /**
  * The execution mode of a push of `ref` to the repository `entry` configures (see `executionMode`).
  * A tag is pushed once, so its runs have nothing to supersede or wait for: always `parallel`.
@@ -249,12 +206,7 @@ export function executionModeFor(
   if (typeof setting === 'string') return setting;
   if (setting) {
     for (const [glob, mode] of Object.entries(setting)) {
-      let matcher = branchMatchers.get(glob);
-      if (!matcher) {
-        matcher = picomatch(glob, { dot: true });
-        branchMatchers.set(glob, matcher);
-      }
-      if (matcher(ref.refName)) return mode;
+      if (globMatcher(glob)(ref.refName)) return mode;
     }
   }
   return entry?.deploy?.staging || entry?.deploy?.production ? 'superseded' : 'parallel';

@@ -1,7 +1,8 @@
 import { SFNClient } from '@aws-sdk/client-sfn';
-import { DeploymentConfigJson, parseEnv } from '#shared/env.ts';
 import { createLogger } from '#shared/logger.ts';
+import { jsonOf, parseEnv } from '#shared/parse-env.ts';
 import { awsSecretResolver } from '#shared/secrets.ts';
+import { WebhookConfig } from '#shared/webhook-config.ts';
 import * as z from '#shared/zod-mini.ts';
 import { createHandler } from './create-handler.ts';
 
@@ -15,8 +16,11 @@ const StateMachineArn = z.string().check(
 
 export const WebhookEnv = z.object({
   STATE_MACHINE_ARN: StateMachineArn,
-  /** The deployment configuration as JSON, the same document the CDK app read. */
-  STEPLINE_CONFIG: DeploymentConfigJson,
+  /**
+   * The deployment configuration as JSON, the same document the CDK app read (and validated whole);
+   * the webhook checks and keeps what it reads: each repository's provider, name, secret and triggers.
+   */
+  STEPLINE_CONFIG: jsonOf(WebhookConfig),
 });
 
 const env = parseEnv(WebhookEnv, process.env, 'webhook');

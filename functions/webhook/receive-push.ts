@@ -1,12 +1,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import {
-  type DeploymentConfig,
-  matchesRepository,
-  type RepositoryConfig,
-  type SecretRef,
-} from '#shared/deployment-config.ts';
 import { Provider } from '#shared/provider.ts';
+import {
+  matchesRepository,
+  type SecretRef,
+  type WebhookConfig,
+  type WebhookRepository,
+} from '#shared/webhook-config.ts';
 import { type ExecutionInput, executionArn, executionName, fitExecutionInput } from './execution.ts';
 import { adapters, type Headers, type NormalizedPush } from './providers.ts';
 import { verifySignature } from './signature.ts';
@@ -35,7 +35,8 @@ export interface RawRequest {
 export interface WebhookDeps {
   sfn: Pick<SFNClient, 'send'>;
   stateMachineArn: string;
-  config: DeploymentConfig;
+  /** What the webhook reads of the deployment configuration (a whole `DeploymentConfig` will do). */
+  config: WebhookConfig;
   /** The value behind a SecretRef. Values must never reach the logger. */
   resolveSecret(ref: SecretRef): Promise<string>;
   logger: Logger;
@@ -116,7 +117,7 @@ export async function receivePush(req: RawRequest, deps: WebhookDeps): Promise<R
     }),
   );
   const verdicts = new Map<string, boolean>();
-  const verified: RepositoryConfig[] = [];
+  const verified: WebhookRepository[] = [];
   for (const { repository, secret } of resolved) {
     if (secret === undefined) continue;
     let ok = verdicts.get(secret);

@@ -1,23 +1,14 @@
-import picomatch from 'picomatch';
-import { matchesRepository, type RepositoryConfig, type TriggerRules } from '#shared/deployment-config.ts';
+import { globMatcher } from '#shared/glob.ts';
 import type { PushEvent } from '#shared/push-event.ts';
+import { matchesRepository, type TriggerRules, type WebhookRepository } from '#shared/webhook-config.ts';
 
-const matchers = new Map<string, (input: string) => boolean>();
-
-function glob(pattern: string): (input: string) => boolean {
-  let matcher = matchers.get(pattern);
-  if (!matcher) {
-    matcher = picomatch(pattern, { dot: true });
-    matchers.set(pattern, matcher);
-  }
-  return matcher;
-}
+const glob = (pattern: string) => globMatcher(pattern);
 
 /** The configured repositories whose `name` covers `fullName`, in configuration order. */
-export function repositoriesFor(
-  repositories: readonly RepositoryConfig[],
+export function repositoriesFor<R extends Pick<WebhookRepository, 'name'>>(
+  repositories: readonly R[],
   fullName: string,
-): RepositoryConfig[] {
+): R[] {
   return repositories.filter((repository) => matchesRepository(repository.name, fullName));
 }
 

@@ -1,6 +1,5 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { mockClient } from 'aws-sdk-client-mock';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LocalSecretsExtension, startLocalSecretsExtension } from '#local/secrets-extension.ts';
 import { awsSecretResolver, localSecretResolver } from '#shared/secrets.ts';
 
 describe('localSecretResolver', () => {
@@ -30,10 +29,20 @@ describe('localSecretResolver', () => {
 });
 
 describe('awsSecretResolver', () => {
-  const secretsManager = mockClient(SecretsManagerClient);
-
-  afterEach(() => {
-    secretsManager.reset();
+  // The Parameters and Secrets extension's HTTP API, answered on loopback as the Lambda's layer would.
+  const stored: Record<string, string> = { 'prod/token': 'tok', 'prod/empty': '' };
+  let extension: LocalSecretsExtension;
+  beforeAll(async () => {
+    extension = await startLocalSecretsExtension({
+      resolveSecret: async (ref) => {
+        const value = 'secretName' in ref ? stored[ref.secretName] : undefined;
+        if (value === undefined) throw new Error('Secrets Manager cannot find the specified secret.');
+        return value;
+      },
+    });
+  });
+  afterAll(async () => {
+    await extension.close();
   });
 
   it('returns a literal value', async () => {
@@ -50,17 +59,34 @@ describe('awsSecretResolver', () => {
     );
   });
 
-  it('reads a named secret from Secrets Manager', async () => {
-    secretsManager.on(GetSecretValueCommand, { SecretId: 'prod/token' }).resolves({ SecretString: 'tok' });
-
-    await expect(awsSecretResolver({})({ secretName: 'prod/token' })).resolves.toBe('tok');
+  it('reads a named secret from the Parameters and Secrets extension with the session token', async () => {
+    await expect(awsSecretResolver(extension.env)({ secretName: 'prod/token' })).resolves.toBe('tok');
   });
 
-  it('names a Secrets Manager secret without a string value', async () => {
-    secretsManager.on(GetSecretValueCommand, { SecretId: 'prod/empty' }).resolves({ SecretString: '' });
+  it("names a secret the extension cannot find, with the extension's reason", async () => {
+    await expect(awsSecretResolver(extension.env)({ secretName: 'prod/missing' })).rejects.toThrow(
+      /secret "prod\/missing": the secrets extension answered 400: .*cannot find/,
+    );
+  });
 
-    await expect(awsSecretResolver({})({ secretName: 'prod/empty' })).rejects.toThrow(
+  it("is refused by the extension without the function's session token", async () => {
+    const env = { ...extension.env, AWS_SESSION_TOKEN: 'someone-else' };
+    await expect(awsSecretResolver(env)({ secretName: 'prod/token' })).rejects.toThrow(
+      'secret "prod/token": the secrets extension answered 401',
+    );
+  });
+
+  it('names a secret without a string value', async () => {
+    await expect(awsSecretResolver(extension.env)({ secretName: 'prod/empty' })).rejects.toThrow(
       'secret "prod/empty" has no string value',
+    );
+  });
+
+  it('says the extension is missing when nothing answers on its port', async () => {
+    const closed = await startLocalSecretsExtension({ resolveSecret: async () => 'x' });
+    await closed.close();
+    await expect(awsSecretResolver(closed.env)({ secretName: 'prod/token' })).rejects.toThrow(
+      /secret "prod\/token": the AWS Parameters and Secrets Lambda Extension on localhost:\d+ could not be reached .*layer attached/,
     );
   });
 });
