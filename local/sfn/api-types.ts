@@ -44,6 +44,11 @@ export interface LocalStepFunctionsOverrides {
   readonly retryIntervalOverrides?: number | Record<string, number | number[]>;
   /** Seconds used instead of every state's `HeartbeatSeconds` (fractions allowed, for tests). */
   readonly heartbeatSecondsOverride?: number;
+  /**
+   * The history cap, for tests only: AWS's is 25,000 events (`maxHistoryEvents`), which is what the
+   * engine uses without this.
+   */
+  readonly historyEventLimit?: number;
 }
 
 export interface LocalStepFunctionsOptions {

@@ -24,7 +24,12 @@ import {
 } from './definition.ts';
 import { ExecutionAlreadyExistsError, ExecutionDoesNotExistError, ValidationError } from './errors.ts';
 import { withoutExecutionData } from './history.ts';
-import { type ExecutionFinal, HistoryRecorder } from './history-recorder.ts';
+import {
+  type ExecutionFinal,
+  HistoryRecorder,
+  historyLimitFailure,
+  maxHistoryEvents,
+} from './history-recorder.ts';
 import { assertWithinPayloadLimit } from './payload-limits.ts';
 import { engineStarted, engineStopped, recoverStaleExecutions, runtimeStoppedError } from './recovery.ts';
 import { defer, type JsonValue, type RunningExecution, type StopRequest } from './running-execution.ts';
@@ -67,6 +72,7 @@ export type {
   TaskContext,
   TaskHandler,
 } from './api-types.ts';
+export { maxHistoryEvents } from './history-recorder.ts';
 export { dataLimitError } from './payload-limits.ts';
 export { runtimeStoppedError } from './recovery.ts';
 export { runtimeError } from './states-errors.ts';
@@ -114,6 +120,7 @@ export class LocalStepFunctions extends EventEmitter<{
   private readonly running = new Map<string, RunningExecution>();
   private readonly tokens = new TaskTokens();
   private readonly history: HistoryRecorder;
+  private readonly historyLimit: number;
   private readonly tasks: TaskRunner;
   private closed = false;
 
@@ -129,8 +136,14 @@ export class LocalStepFunctions extends EventEmitter<{
     this.logger = options.logger ?? silentLogger;
     this.compiled = compileDefinition(parseDefinition(options.definition), options.tasks);
     this.machine = this.compiled.machine;
-    this.history = new HistoryRecorder(this.dataDir, this.region, this.logger, (arn, event) =>
-      this.emit('event', arn, event),
+    this.historyLimit = this.overrides.historyEventLimit ?? maxHistoryEvents;
+    this.history = new HistoryRecorder(
+      this.dataDir,
+      this.region,
+      this.logger,
+      (arn, event) => this.emit('event', arn, event),
+      this.historyLimit,
+      (execution) => this.failOnHistoryLimit(execution),
     );
     this.tasks = new TaskRunner(this.history, this.tokens, this.overrides, this.logger);
 
@@ -405,6 +418,12 @@ export class LocalStepFunctions extends EventEmitter<{
     execution.abort();
   }
 
+  /** The history reached its cap (its ExecutionFailed is written): nothing more runs. */
+  private failOnHistoryLimit(execution: RunningExecution): void {
+    this.beginClosing(execution);
+    execution.abort();
+  }
+
   private beginClosing(execution: RunningExecution, stop?: StopRequest): void {
     if (stop && !execution.closing) execution.stopRequest = stop;
     execution.closing = true;
@@ -428,6 +447,9 @@ export class LocalStepFunctions extends EventEmitter<{
       if (execution.dataLimitExceeded !== undefined)
         final = { status: 'FAILED', error: 'States.DataLimitExceeded', cause: execution.dataLimitExceeded };
       this.history.executionEnded(execution, final);
+      // The cap's ExecutionFailed is the history's last event (it may be the one just recorded).
+      if (execution.historyLimitReached)
+        final = { status: 'FAILED', ...historyLimitFailure(this.historyLimit) };
       stopDate = new Date();
       writeStoredExecution(this.dataDir, this.recordOf(execution, { ...final, stopDate }));
       this.logger.info('execution closed', { executionArn: execution.executionArn, status: final.status });

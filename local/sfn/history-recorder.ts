@@ -4,6 +4,17 @@ import { dataLimitMessage, overLimit } from './payload-limits.ts';
 import type { LibEvent, PendingTask, RunningExecution } from './running-execution.ts';
 import { appendHistoryEvent, type ExecutionStatus, type LocalHistoryEvent } from './store.ts';
 
+/** Step Functions' hard quota of events in one execution's history (Standard workflows). */
+export const maxHistoryEvents = 25_000;
+
+/** The error and cause of an execution failed by the history cap, in AWS's words. */
+export function historyLimitFailure(limit: number): { error: string; cause: string } {
+  return {
+    error: 'States.Runtime',
+    cause: `The execution reached the maximum number of history events (${limit}).`,
+  };
+}
+
 /** How an execution ended, as its record and last history event say. */
 export type ExecutionFinal = { status: ExecutionStatus; output?: string; error?: string; cause?: string };
 
@@ -11,6 +22,11 @@ export type ExecutionFinal = { status: ExecutionStatus; output?: string; error?:
  * Writes an execution's Step Functions history: numbers each event, appends it to the store and
  * tells the engine's listeners. Knows which event types and details AWS records for executions,
  * states (from aws-local-stepfunctions' event log), Lambda functions and service integrations.
+ *
+ * Enforces the history cap as AWS does: when event number `limit` (25,000) would be anything but
+ * `ExecutionSucceeded`, that event is `ExecutionFailed` with `States.Runtime` ("The execution reached
+ * the maximum number of history events (25000)."), `onLimit` is told so the engine stops the
+ * execution, and nothing more is recorded.
  */
 export class HistoryRecorder {
   constructor(
@@ -18,10 +34,29 @@ export class HistoryRecorder {
     private readonly region: string,
     private readonly logger: EngineLogger,
     private readonly emit: (executionArn: string, event: LocalHistoryEvent) => void,
+    private readonly limit: number = maxHistoryEvents,
+    private readonly onLimit: (execution: RunningExecution) => void = () => {},
   ) {}
 
-  /** Appends one event to `execution`'s history and emits it. */
-  record(execution: RunningExecution, body: HistoryEventBody): LocalHistoryEvent {
+  /**
+   * Appends one event to `execution`'s history and emits it. At the history cap the event is
+   * replaced by the cap's `ExecutionFailed` (see the class); past it, nothing is written.
+   */
+  record(execution: RunningExecution, body: HistoryEventBody): LocalHistoryEvent | undefined {
+    if (execution.historyLimitReached) return undefined;
+    if (execution.lastEventId + 1 >= this.limit && body.type !== 'ExecutionSucceeded') {
+      execution.historyLimitReached = true;
+      const event = this.append(execution, {
+        type: 'ExecutionFailed',
+        executionFailedEventDetails: historyLimitFailure(this.limit),
+      });
+      this.onLimit(execution);
+      return event;
+    }
+    return this.append(execution, body);
+  }
+
+  private append(execution: RunningExecution, body: HistoryEventBody): LocalHistoryEvent {
     execution.lastEventId += 1;
     const event = {
       id: execution.lastEventId,

@@ -60,6 +60,8 @@ export type RunningExecution = {
   stateInputs: Map<string, JsonValue>;
   /** Set when a state's input or output passed the payload limit: the execution fails with it. */
   dataLimitExceeded?: string;
+  /** Set once the history cap's `ExecutionFailed` is written: nothing more is recorded. */
+  historyLimitReached?: boolean;
   eventsDrained: Promise<void>;
   done: Deferred<ExecutionDescription>;
 };
