@@ -79,25 +79,38 @@ function optional<K extends string>(key: K, value: string | undefined): Partial<
 const endings = new Set(['ExecutionFailed', 'ExecutionAborted', 'ExecutionTimedOut']);
 
 /**
- * The production deployment an execution made, or `undefined` when it made none (stopped before
- * production, rejected, or superseded: nothing rolled out). Reads DeployProduction's and
- * CheckProduction's results (`$.production`, a DeploymentState) from the history.
+ * The production deployments an execution made, oldest first: none when it stopped before
+ * production, was rejected or was superseded (nothing rolled out); usually one; two when a run
+ * stopped mid-rollout was redriven (`ExecutionRedriven`) and its rollout then ended (a failure,
+ * then a deployment of the same commit). Reads DeployProduction's and CheckProduction's results
+ * (`$.production`, a DeploymentState) from the history.
  */
-export function productionDeploymentOf(execution: ExecutionWithHistory): ProductionDeployment | undefined {
+export function productionDeploymentsOf(execution: ExecutionWithHistory): ProductionDeployment[] {
   let state = '';
   let push: Record<string, unknown> | undefined;
-  let deployment: ProductionDeployment | undefined;
+  const deployments: ProductionDeployment[] = [];
+  let current: ProductionDeployment | undefined;
   for (const event of execution.history) {
     const type = String(event.type);
     const detail = details(event);
     const at = dateOf(event.timestamp) ?? new Date(0);
     if (type === 'ExecutionStarted') push = parseObject(detail.input);
     else if (type.endsWith('StateEntered')) state = String(detail.name ?? '');
-    else if (type === 'LambdaFunctionSucceeded' && state === 'DeployProduction') {
+    else if (
+      type === 'ExecutionRedriven' &&
+      current &&
+      current.outcome === 'failed' &&
+      endings.has(current.error ?? '')
+    ) {
+      // The rollout goes on where the run stopped: a new deployment of the same revision.
+      const { endedAt: _endedAt, error: _error, ...rest } = current;
+      current = { ...rest, deployedAt: at, outcome: 'in-progress' };
+      deployments.push(current);
+    } else if (type === 'LambdaFunctionSucceeded' && state === 'DeployProduction') {
       const result = parseObject(detail.output);
       if (!result || result.outcome === 'Superseded') continue;
       const commitTime = dateOf((push?.headCommit as Record<string, unknown> | undefined)?.timestamp);
-      deployment = {
+      current = {
         execution: execution.name,
         service: `${str(result.cluster) ?? '?'}/${str(result.service) ?? '?'}`,
         commit: str(result.commit) ?? str(push?.after) ?? 'unknown',
@@ -108,25 +121,32 @@ export function productionDeploymentOf(execution: ExecutionWithHistory): Product
         ...optional('previousTaskDefinitionArn', str(result.previousTaskDefinitionArn)),
         ...optional('previousCommit', str(result.previousCommit)),
       };
-    } else if (deployment?.outcome === 'in-progress' && state === 'CheckProduction') {
+      deployments.push(current);
+    } else if (current?.outcome === 'in-progress' && state === 'CheckProduction') {
       if (type === 'LambdaFunctionSucceeded') {
         const result = parseObject(detail.output);
-        if (result?.outcome === 'Superseded') deployment = undefined;
-        else if (result?.rolloutState === 'COMPLETED')
-          Object.assign(deployment, { outcome: 'succeeded', endedAt: at });
+        if (result?.outcome === 'Superseded') {
+          deployments.pop();
+          current = undefined;
+        } else if (result?.rolloutState === 'COMPLETED')
+          Object.assign(current, { outcome: 'succeeded', endedAt: at });
         else if (result?.rolloutState === 'FAILED')
-          Object.assign(deployment, { outcome: 'failed', endedAt: at, error: 'rolloutState FAILED' });
+          Object.assign(current, { outcome: 'failed', endedAt: at, error: 'rolloutState FAILED' });
       } else if (type === 'LambdaFunctionFailed' || type === 'LambdaFunctionTimedOut') {
         const error = str(detail.error) ?? type;
         // Lambda.* service errors are retried; the run's end below catches the last one.
-        if (!error.startsWith('Lambda.'))
-          Object.assign(deployment, { outcome: 'failed', endedAt: at, error });
+        if (!error.startsWith('Lambda.')) Object.assign(current, { outcome: 'failed', endedAt: at, error });
       }
     }
-    if (deployment?.outcome === 'in-progress' && endings.has(type))
-      Object.assign(deployment, { outcome: 'failed', endedAt: at, error: type });
+    if (current?.outcome === 'in-progress' && endings.has(type))
+      Object.assign(current, { outcome: 'failed', endedAt: at, error: type });
   }
-  return deployment;
+  return deployments;
+}
+
+/** The last production deployment an execution made (see `productionDeploymentsOf`). */
+export function productionDeploymentOf(execution: ExecutionWithHistory): ProductionDeployment | undefined {
+  return productionDeploymentsOf(execution).at(-1);
 }
 
 /** Median of sorted values (the mean of the two middle ones for an even count). */
@@ -174,8 +194,7 @@ export function computeDoraMetrics(
   { since, now }: DoraOptions,
 ): DoraMetrics {
   const all = executions
-    .map(productionDeploymentOf)
-    .filter((d): d is ProductionDeployment => d !== undefined)
+    .flatMap(productionDeploymentsOf)
     .sort((a, b) => a.deployedAt.getTime() - b.deployedAt.getTime());
   markRollbacks(all);
 

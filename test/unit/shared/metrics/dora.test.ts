@@ -11,6 +11,7 @@ import {
   computeDoraMetrics,
   type ExecutionWithHistory,
   productionDeploymentOf,
+  productionDeploymentsOf,
 } from '#shared/metrics/dora.ts';
 
 const hour = 3_600_000;
@@ -143,6 +144,45 @@ describe('productionDeploymentOf', () => {
     });
 
     expect(productionDeploymentOf(aborted)).toMatchObject({ outcome: 'failed', error: 'ExecutionAborted' });
+  });
+});
+
+describe('productionDeploymentsOf', () => {
+  it('sees a run stopped mid-rollout and redriven as a failed deployment, then a succeeded one', () => {
+    const aborted = run({
+      name: 'a',
+      commitAt: 0,
+      deployAt: hour,
+      check: { at: 2 * hour, result: 'aborted' },
+    });
+    const history = [
+      ...aborted.history,
+      { type: 'ExecutionRedriven', timestamp: d(3 * hour) },
+      {
+        type: 'TaskStateEntered',
+        timestamp: d(3 * hour),
+        stateEnteredEventDetails: { name: 'CheckProduction' },
+      },
+      {
+        type: 'LambdaFunctionSucceeded',
+        timestamp: d(4 * hour),
+        lambdaFunctionSucceededEventDetails: {
+          output: JSON.stringify({
+            outcome: 'Completed',
+            cluster: 'main',
+            service: 'production',
+            rolloutState: 'COMPLETED',
+          }),
+        },
+      },
+    ];
+
+    const deployments = productionDeploymentsOf({ ...aborted, history });
+
+    expect(deployments.map((x) => [x.outcome, x.deployedAt, x.endedAt])).toEqual([
+      ['failed', d(hour), d(2 * hour)],
+      ['succeeded', d(3 * hour), d(4 * hour)],
+    ]);
   });
 });
 
