@@ -174,7 +174,12 @@ export async function openSandbox(mode: SandboxMode, options: { workdir: string 
   const base = (env: NodeJS.ProcessEnv): NodeJS.ProcessEnv => ({ ...env, [buildSessionVariable]: session });
   const close = () => rm(scratch, { recursive: true, force: true });
   const prepare = async () => {
-    if (choice.user) await chownTree(workdir, choice.user);
+    if (!choice.user) return;
+    if (!reachableBy(dirname(workdir), choice.user))
+      throw new TaskInputError(
+        `the build user ${choice.user.name} (uid ${choice.user.uid}) cannot reach the workdir ${workdir}: every directory above it must be searchable by others (set STEPLINE_WORKDIR or TMPDIR to a directory under /tmp)`,
+      );
+    await chownTree(workdir, choice.user);
   };
   if (choice.kind === 'bwrap') {
     return {
@@ -194,7 +199,7 @@ export async function openSandbox(mode: SandboxMode, options: { workdir: string 
     return {
       choice,
       session,
-      summary: `stepline: sandbox: user ${user.name} (uid ${user.uid}, ${choice.reason}): the commands cannot read the runner's environment or files, but see the process list and every world-readable file; network shared`,
+      summary: `stepline: sandbox: user ${user.name} (uid ${user.uid}, ${choice.reason}): the commands cannot read the runner's environment or its owner-only files (the data directory), but see the process list and every world-readable file; network shared`,
       command: (command, cwd, env) => ({
         file: '/bin/sh',
         args: ['-c', command],

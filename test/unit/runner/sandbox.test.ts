@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runStage } from '#functions/runner/run-stage.ts';
-import { chooseSandbox, type SandboxMode } from '#functions/runner/sandbox.ts';
+import { chooseSandbox, openSandbox, type SandboxMode } from '#functions/runner/sandbox.ts';
 import { type S3rverHandle, startS3rver } from '../../helpers/s3rver.ts';
 import { fakeSfn, newRun, putConfig, putSource, runnerDeps, stageInput, tempWorkdir } from './support.ts';
 
@@ -205,6 +205,24 @@ describe('without a sandbox', () => {
     expect(outcome).toBe('succeeded');
     expect(await eventuallyNone(`sleep ${detached}`)).toEqual([]);
     expect(await eventuallyNone(`sleep ${doubleForked}`)).toEqual([]);
+  });
+});
+
+describe('the build user', () => {
+  it.skipIf(!root)('refuses a workdir it cannot reach, naming it and what to change', async () => {
+    const hidden = await mkdtemp(join(tmpdir(), 'stepline-private-'));
+    await chmod(hidden, 0o700);
+    const workdir = join(hidden, 'work');
+    await mkdir(workdir);
+    const sandbox = await openSandbox('user', { workdir });
+    try {
+      await expect(sandbox.prepare()).rejects.toThrow(
+        new RegExp(`cannot reach the workdir ${workdir}.*STEPLINE_WORKDIR`),
+      );
+    } finally {
+      await sandbox.close();
+      await rm(hidden, { recursive: true, force: true });
+    }
   });
 });
 
