@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { bundleBootstrap, bundleLambda } from '#local/lambda/bundles.ts';
+import { bundleBootstrap, bundleLambdas } from '#local/lambda/bundles.ts';
 import {
   type LambdaEnvironmentOptions,
   type LocalCredentials,
@@ -102,25 +102,25 @@ export async function localLambdas(deps: LocalLambdaDeps): Promise<LocalLambdas>
     credentials: deps.credentials,
     ...(deps.logLevel === undefined ? {} : { logLevel: deps.logLevel }),
   };
-  const entries = await Promise.all(
-    taskFunctions.map(async (key) => {
-      const compute = lambdaCompute[key];
-      const bundle = await bundleLambda(compute, outDir);
-      return [
-        key,
-        new LocalLambdaFunction({
-          compute,
-          bundle,
-          bootstrap,
-          env: () => lambdaEnvironment(key as LambdaKey, compute, bundle, environment),
-          functionArn: localFunctionArn(compute.folder),
-          ...(deps.reservedConcurrency === undefined
-            ? {}
-            : { reservedConcurrency: deps.reservedConcurrency }),
-        }),
-      ] as const;
-    }),
+  const bundles = await bundleLambdas(
+    taskFunctions.map((key) => lambdaCompute[key]),
+    outDir,
   );
+  const entries = taskFunctions.map((key) => {
+    const compute = lambdaCompute[key];
+    const bundle = bundles.get(compute.folder) ?? '';
+    return [
+      key,
+      new LocalLambdaFunction({
+        compute,
+        bundle,
+        bootstrap,
+        env: () => lambdaEnvironment(key as LambdaKey, compute, bundle, environment),
+        functionArn: localFunctionArn(compute.folder),
+        ...(deps.reservedConcurrency === undefined ? {} : { reservedConcurrency: deps.reservedConcurrency }),
+      }),
+    ] as const;
+  });
   const functions = Object.fromEntries(entries) as Record<TaskFunctionKey, LocalLambdaFunction>;
   const invoke =
     (fn: LocalLambdaFunction): TaskHandler =>

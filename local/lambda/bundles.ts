@@ -39,14 +39,55 @@ interface BuildStamp {
   inputs: Record<string, { size: number; mtimeMs: number }>;
 }
 
+const bundlePath = (outDir: string, compute: LambdaCompute) =>
+  join(resolve(outDir), compute.folder, 'index.mjs');
+const stampPath = (outDir: string, compute: LambdaCompute) =>
+  join(resolve(outDir), compute.folder, 'inputs.json');
+
+/** The options every bundle shares, hashed into each stamp. */
+const sharedKey = () =>
+  createHash('sha256')
+    .update(JSON.stringify({ options: lambdaBuildOptions('', ''), esbuild: esbuildVersion }))
+    .digest('hex');
+
 /**
- * Builds `compute.entry` into `<outDir>/<folder>/index.mjs` (with its source map) unless the bundle
- * there was built from the same sources, options and esbuild; returns the bundle's path.
+ * Builds each function's `entry` into `<outDir>/<folder>/index.mjs` (with its source map), except
+ * those whose bundle there was built from the same sources, options and esbuild. The stale ones
+ * are built by one esbuild run (they share most of their modules: the SDK, zod, Powertools), each
+ * a whole bundle of its own as the stack's are. Returns each function's bundle by folder.
  */
+export async function bundleLambdas(
+  computes: readonly LambdaCompute[],
+  outDir: string,
+): Promise<Map<string, string>> {
+  const key = sharedKey();
+  const stale: LambdaCompute[] = [];
+  for (const compute of computes) {
+    if (!(await upToDate(stampPath(outDir, compute), bundlePath(outDir, compute), key))) stale.push(compute);
+  }
+  if (stale.length > 0) {
+    const { entryPoints: _single, outfile: _outfile, ...options } = lambdaBuildOptions('', '');
+    const result = await build({
+      ...options,
+      entryPoints: Object.fromEntries(stale.map((c) => [`${c.folder}/index`, resolve(repoRoot, c.entry)])),
+      outdir: resolve(outDir),
+      outExtension: { '.js': '.mjs' },
+      absWorkingDir: repoRoot,
+    });
+    for (const compute of stale) {
+      const output = Object.entries(result.metafile?.outputs ?? {}).find(
+        ([path]) => resolve(repoRoot, path) === bundlePath(outDir, compute),
+      )?.[1];
+      await writeStamp(stampPath(outDir, compute), key, Object.keys(output?.inputs ?? {}));
+    }
+  }
+  return new Map(computes.map((c) => [c.folder, bundlePath(outDir, c)]));
+}
+
+/** {@link bundleLambdas} for one function; returns its bundle's path. */
 export async function bundleLambda(compute: LambdaCompute, outDir: string): Promise<string> {
-  const dir = join(resolve(outDir), compute.folder);
-  const outfile = join(dir, 'index.mjs');
-  return buildIfChanged(resolve(repoRoot, compute.entry), outfile, join(dir, 'inputs.json'));
+  await bundleLambdas([compute], outDir);
+  return bundlePath(outDir, compute);
 }
 
 /**
@@ -54,34 +95,31 @@ export async function bundleLambda(compute: LambdaCompute, outDir: string): Prom
  * `<outDir>/bootstrap.mjs`: a worker thread loads it without a TypeScript loader.
  */
 export async function bundleBootstrap(outDir: string): Promise<string> {
-  const dir = resolve(outDir);
-  return buildIfChanged(bootstrapEntry, join(dir, 'bootstrap.mjs'), join(dir, 'bootstrap.inputs.json'), {
+  const outfile = join(resolve(outDir), 'bootstrap.mjs');
+  const stampFile = join(resolve(outDir), 'bootstrap.inputs.json');
+  const options: BuildOptions = {
+    ...lambdaBuildOptions(bootstrapEntry, outfile),
     minify: false,
-    mainFields: ['module', 'main'],
-  });
-}
-
-async function buildIfChanged(
-  entry: string,
-  outfile: string,
-  stampFile: string,
-  overrides: Partial<BuildOptions> = {},
-): Promise<string> {
-  const options = { ...lambdaBuildOptions(entry, outfile), ...overrides };
+    absWorkingDir: repoRoot,
+  };
   const key = createHash('sha256')
     .update(JSON.stringify({ options, esbuild: esbuildVersion }))
     .digest('hex');
   if (await upToDate(stampFile, outfile, key)) return outfile;
-  await mkdir(join(outfile, '..'), { recursive: true });
   const result = await build(options);
-  const inputs: BuildStamp['inputs'] = {};
-  for (const input of Object.keys(result.metafile?.inputs ?? {})) {
-    const path = resolve(process.cwd(), input);
-    const info = await stat(path).catch(() => undefined);
-    if (info) inputs[path] = { size: info.size, mtimeMs: info.mtimeMs };
-  }
-  await writeFile(stampFile, `${JSON.stringify({ key, inputs } satisfies BuildStamp)}\n`);
+  await writeStamp(stampFile, key, Object.keys(result.metafile?.inputs ?? {}));
   return outfile;
+}
+
+async function writeStamp(stampFile: string, key: string, inputs: readonly string[]): Promise<void> {
+  const stamp: BuildStamp = { key, inputs: {} };
+  for (const input of inputs) {
+    const path = resolve(repoRoot, input);
+    const info = await stat(path).catch(() => undefined);
+    if (info) stamp.inputs[path] = { size: info.size, mtimeMs: info.mtimeMs };
+  }
+  await mkdir(join(stampFile, '..'), { recursive: true });
+  await writeFile(stampFile, `${JSON.stringify(stamp)}\n`);
 }
 
 async function upToDate(stampFile: string, outfile: string, key: string): Promise<boolean> {
