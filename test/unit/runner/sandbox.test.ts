@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runStage } from '#functions/runner/run-stage.ts';
 import { chooseSandbox, openSandbox, type SandboxMode } from '#functions/runner/sandbox.ts';
@@ -208,6 +208,64 @@ describe('without a sandbox', () => {
   });
 });
 
+// CI runs as root; a developer's machine does not. This starts a runner-like process as nobody, so
+// that the non-root path (bubblewrap as the runner's own user, no chown) runs in CI too.
+const repoRoot = new URL('../../../', import.meta.url).pathname;
+const nobodyCanRead = root && isReadableByOthers(repoRoot);
+if (root && !nobodyCanRead)
+  console.warn(`skipping the non-root bubblewrap test: nobody cannot read ${repoRoot}`);
+
+describe('a runner that is not root', () => {
+  it.skipIf(!bwrapUsable || !nobodyCanRead)(
+    'sandboxes its commands in bubblewrap as its own user',
+    async () => {
+      const script = join(await mkdtemp(join(tmpdir(), 'stepline-nonroot-')), 'check.mts');
+      await writeFile(
+        script,
+        [
+          `import { openSandbox } from '${repoRoot}functions/runner/sandbox.ts';`,
+          `import { runCommand } from '${repoRoot}functions/runner/exec.ts';`,
+          "import { mkdtemp } from 'node:fs/promises';",
+          "const workdir = await mkdtemp('/tmp/stepline-nonroot-work-');",
+          "const sandbox = await openSandbox('auto', { workdir });",
+          'await sandbox.prepare();',
+          'console.log(sandbox.summary);',
+          `await runCommand("id -u; echo written > f.txt && cat f.txt; ls /proc | grep -c '^[0-9]'; cat /proc/${serve.pid}/cmdline || echo no-serve", {`,
+          "  cwd: workdir, env: { PATH: '/usr/bin:/bin' }, timeoutMs: 20_000, onLine: (l) => console.log(l),",
+          '  signal: new AbortController().signal, sandbox,',
+          '});',
+          'await sandbox.close();',
+        ].join('\n'),
+      );
+      await chmod(dirname(script), 0o755);
+
+      const output = await new Promise<string>((resolve) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', script], {
+          cwd: repoRoot,
+          uid: 65534,
+          gid: 65534,
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp' },
+        });
+        let text = '';
+        child.stdout.on('data', (chunk) => {
+          text += chunk;
+        });
+        child.stderr.on('data', (chunk) => {
+          text += chunk;
+        });
+        child.on('close', () => resolve(text));
+      });
+      await rm(dirname(script), { recursive: true, force: true });
+
+      expect(output).toMatch(/stepline: sandbox: bubblewrap \(bubblewrap works here\): own user, PID/);
+      expect(output).not.toMatch(/ as nobody/);
+      expect(output).toContain('65534');
+      expect(output).toContain('written');
+      expect(output).toContain('no-serve');
+    },
+  );
+});
+
 describe('the build user', () => {
   it.skipIf(!root)('refuses a workdir it cannot reach, naming it and what to change', async () => {
     const hidden = await mkdtemp(join(tmpdir(), 'stepline-private-'));
@@ -243,3 +301,10 @@ describe('chooseSandbox', () => {
     expect(nobody).toMatchObject({ kind: 'user', user: { name: 'nobody', uid: 65534, gid: 65534 } });
   });
 });
+
+function isReadableByOthers(dir: string): boolean {
+  for (let path = dir.replace(/\/$/, ''); path !== ''; path = path.slice(0, path.lastIndexOf('/'))) {
+    if ((statSync(path).mode & 0o005) !== 0o005) return false;
+  }
+  return true;
+}
