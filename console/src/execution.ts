@@ -192,10 +192,10 @@ function Approval({
       ${
         decided
           ? html`<p>
-            <strong>${decided.decision === 'approve' ? 'Approved' : 'Rejected'}</strong> by
-            <span class="who">${decided.approver}</span>${
-              decided.decidedAt ? html` at ${formatTime(decided.decidedAt)}` : null
-            }
+            <strong>${decided.decision === 'approve' ? 'Approved' : 'Rejected'}</strong>${' by '}<span
+              class="who"
+              >${decided.approver}</span
+            >${decided.decidedAt ? ` at ${formatTime(decided.decidedAt)}` : ''}
           </p>
           ${decided.comment ? html`<blockquote class="comment">${decided.comment}</blockquote>` : null}`
           : approval.status === 'pending'
@@ -292,6 +292,7 @@ function StatePanel({ detail, state }: { detail: ExecutionDetail; state: string 
   `;
 }
 
+/** One row per state, in the order they were first entered; a state visited in a loop has a bar per visit. */
 function Timeline({
   visits,
   now,
@@ -308,22 +309,27 @@ function Timeline({
   const endOf = (visit: StateVisitView) => (visit.exitedAt ? Date.parse(visit.exitedAt) : now);
   const end = Math.max(...visits.map(endOf), start + 1);
   const span = end - start;
+  const rows = new Map<string, StateVisitView[]>();
+  for (const visit of visits) rows.set(visit.name, [...(rows.get(visit.name) ?? []), visit]);
   return html`
     <ol class="timeline" aria-label="Timeline">
-      ${visits.map((visit) => {
-        const left = ((Date.parse(visit.enteredAt) - start) / span) * 100;
-        const width = Math.max(0.4, ((endOf(visit) - Date.parse(visit.enteredAt)) / span) * 100);
+      ${[...rows].map(([name, stateVisits]) => {
+        const total = stateVisits.reduce((sum, v) => sum + (endOf(v) - Date.parse(v.enteredAt)), 0);
         return html`
-          <li
-            key=${visit.index}
-            class=${selected === visit.name ? 'selected' : ''}
-            onClick=${() => onSelect(visit.name)}
-          >
-            <span class="t-name">${visit.name}</span>
+          <li key=${name} class=${selected === name ? 'selected' : ''} onClick=${() => onSelect(name)}>
+            <span class="t-name" title=${name}>${name}</span>
             <span class="t-track">
-              <span class=${`t-bar node-${visit.outcome}`} style=${`left:${left}%;width:${width}%`}></span>
+              ${stateVisits.map((visit) => {
+                const left = ((Date.parse(visit.enteredAt) - start) / span) * 100;
+                const width = Math.max(0.3, ((endOf(visit) - Date.parse(visit.enteredAt)) / span) * 100);
+                return html`<span
+                  key=${visit.index}
+                  class=${`t-bar node-${visit.outcome}`}
+                  style=${`left:${left}%;width:${width}%`}
+                ></span>`;
+              })}
             </span>
-            <span class="t-time">${formatDuration(visit.durationMs ?? endOf(visit) - Date.parse(visit.enteredAt))}</span>
+            <span class="t-time">${formatDuration(total)}${stateVisits.length > 1 ? ` ×${stateVisits.length}` : ''}</span>
           </li>
         `;
       })}
@@ -364,6 +370,11 @@ function Tests({ tests }: { tests: TestResultsView }) {
   `;
 }
 
+function rolloutText(rolloutState: string | null, taskDefinitionArn: string | null): string {
+  const state = (rolloutState ?? 'rolling out').toLowerCase().replace('_', ' ');
+  return taskDefinitionArn ? `${state}, ${taskDefinitionArn.split('/').at(-1)}` : state;
+}
+
 function Results({ detail }: { detail: ExecutionDetail }) {
   const link = (url: string | null) => {
     const href = safeHref(url);
@@ -388,19 +399,27 @@ function Results({ detail }: { detail: ExecutionDetail }) {
                     ? '—'
                     : deployed.outcome === 'Superseded'
                       ? `superseded by ${shortSha(deployed.supersededBy)}`
-                      : html`${link(deployed.url)}
-                        <span class="muted small">
-                          ${(deployed.rolloutState ?? 'rolling out').toLowerCase().replace('_', ' ')}${
-                            deployed.taskDefinitionArn
-                              ? `, ${deployed.taskDefinitionArn.split('/').at(-1)}`
-                              : ''
-                          }</span
-                        >`
+                      : html`${link(deployed.url)}${' '}<span class="muted small"
+                            >${rolloutText(deployed.rolloutState, deployed.taskDefinitionArn)}</span
+                          >`
                 }
               </dd>
             </div>`;
           })}
         </dl>
+        ${
+          detail.summary.cost
+            ? html`<h3>Cost <span class="muted small">(${detail.summary.cost.label})</span></h3>
+              <table class="cost" aria-label="Cost">
+                <tbody>
+                  ${detail.summary.cost.parts.map(
+                    (part) => html`<tr><td>${part.name}</td><td class="num">${part.formatted}</td></tr>`,
+                  )}
+                  <tr class="total"><td>Total</td><td class="num">${detail.summary.cost.formatted}</td></tr>
+                </tbody>
+              </table>`
+            : null
+        }
       </div>
       ${detail.tests ? html`<${Tests} tests=${detail.tests} />` : null}
     </div>
@@ -479,7 +498,7 @@ function Logs({
           const el = e.target as HTMLPreElement;
           stick.current = el.scrollTop + el.clientHeight >= el.scrollHeight - 8;
         }}
-      >${text || (live ? 'Waiting for output…' : '')}</pre>
+      >${text || (live ? 'Waiting for output…' : '(no output)')}</pre>
     </div>
   `;
 }

@@ -19,8 +19,7 @@ export function formatTime(iso: string | null): string {
 
 export function formatCost(cost: CostEstimate | null): string {
   if (!cost) return '—';
-  if (cost.total < 0.01) return `~$${cost.total.toFixed(4)}`;
-  return `~$${cost.total.toFixed(2)}`;
+  return cost.formatted;
 }
 
 /** Only http(s) URLs become links; anything else (javascript:, data:) stays text. */

@@ -36,8 +36,7 @@ export function Graph({
         role="img"
         aria-label="State machine graph"
         viewBox=${`0 0 ${layout.width} ${layout.height + 8}`}
-        width=${layout.width}
-        height=${layout.height + 8}
+        style=${`max-width:${layout.width}px`}
       >
         <defs>
           <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">

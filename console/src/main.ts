@@ -35,4 +35,7 @@ function App({ token }: { token: string | null }) {
 }
 
 const root = document.getElementById('app');
-if (root) render(html`<${App} token=${takeToken()} />`, root);
+if (root) {
+  root.textContent = '';
+  render(html`<${App} token=${takeToken()} />`, root);
+}

@@ -41,7 +41,10 @@ export async function decideApproval(options: {
   return {
     ok: outcome.decided,
     status: outcome.decided ? 200 : outcome.status === 200 ? 409 : outcome.status,
-    message: [outcome.title, ...outcome.paragraphs].filter(Boolean).join(' — '),
+    // The page's heading says what happened; when nothing was decided, its first paragraph says why.
+    message: outcome.decided
+      ? outcome.title
+      : [outcome.title, outcome.paragraphs[0]].filter(Boolean).join(': '),
   };
 }
 

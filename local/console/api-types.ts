@@ -32,8 +32,12 @@ export interface ExecutionSummary {
 export interface CostEstimate {
   /** US dollars. */
   total: number;
+  /** `$0.0182`: the total as the CLI prints it. */
+  formatted: string;
   /** What the price table says about itself (region, date), shown next to the figure. */
   label: string;
+  /** The items the total is made of, in dollars. */
+  parts: { name: string; usd: number; formatted: string }[];
 }
 
 /** How a state's last visit went, as the graph colours it. */

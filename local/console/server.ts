@@ -15,6 +15,7 @@ import {
   type StoredExecution,
 } from '#local/sfn/store.ts';
 import type { ApprovalRecord } from '#shared/approval/record.ts';
+import { estimateLabel } from '#shared/cost/prices.ts';
 import type {
   ActionResult,
   ConsoleInfo,
@@ -28,6 +29,7 @@ import type {
   ServiceView,
 } from './api-types.ts';
 import type { ConsoleAssets } from './assets.ts';
+import { estimatedCost } from './cost.ts';
 import { layoutDefinition } from './graph.ts';
 import { tokenMatches } from './token.ts';
 import { approvalRequestOf, describeExecutionDetail, summarizeExecution } from './views.ts';
@@ -67,7 +69,7 @@ export interface ConsoleDeps {
     list(): ServicesPayload['rollbacks'];
     start(environment: 'staging' | 'production', to: string | undefined): { id: string } | undefined;
   };
-  /** The execution's estimated cost, when a cost model is there. */
+  /** The execution's estimated cost. @default estimateExecutionCost (#shared/cost) */
   costOf?(record: StoredExecution, history: readonly LocalHistoryEvent[]): CostEstimate | null;
   costModel?: string | null;
 }
@@ -166,7 +168,7 @@ export async function startConsoleServer(
 
   const costOf = (record: StoredExecution, history: readonly LocalHistoryEvent[]) => {
     try {
-      return deps.costOf?.(record, history) ?? null;
+      return (deps.costOf ?? estimatedCost)(record, history);
     } catch {
       return null;
     }
@@ -334,7 +336,7 @@ export async function startConsoleServer(
         dataDir: deps.dataDir,
         stateMachineArn: deps.engine.stateMachineArn,
         webhookUrl: deps.webhookUrl(),
-        costModel: deps.costModel ?? null,
+        costModel: deps.costModel ?? estimateLabel(),
       };
       return send(res, 200, info);
     }

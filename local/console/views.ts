@@ -28,6 +28,14 @@ function parseObject(text: string | undefined): Loose | undefined {
 }
 
 const str = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+
+/** Task tokens as the local engine makes them (see newTaskToken): shown redacted, never whole. */
+const taskTokens = /\+\/\+\/[A-Za-z0-9+/]{679}=/g;
+
+/** The text with every task token replaced: a token would let its holder decide the task. */
+export function redactTokens(text: string | null): string | null {
+  return text === null ? null : text.replace(taskTokens, (token) => `<task token ${token.slice(4, 12)}…>`);
+}
 const obj = (value: unknown): Loose | undefined =>
   value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Loose) : undefined;
 
@@ -126,13 +134,18 @@ export function visitsOf(
       // A failure the state left through its Catch: the execution went on elsewhere.
       outcome: visit.outcome === 'failed' && extra.exited && visit.type !== 'Fail' ? 'caught' : visit.outcome,
       retries: visit.retries,
-      input: extra.input,
-      output: extra.output,
-      parameters: extra.parameters,
+      input: redactTokens(extra.input),
+      output: redactTokens(extra.output),
+      parameters: redactTokens(extra.parameters),
       error: visit.error ?? null,
       cause: visit.cause ?? null,
       summary: visit.summary ?? null,
-      hasLog: hasLog(visit.name),
+      // A runner task that has just started may not have written its log yet: it will.
+      hasLog:
+        hasLog(visit.name) ||
+        (visit.outcome === 'running' &&
+          visit.type === 'Task' &&
+          /"TaskDefinition"/.test(extra.parameters ?? '')),
     };
   });
 }
@@ -281,8 +294,8 @@ export function describeExecutionDetail(
     summary,
     error: record.error ?? null,
     cause: record.cause ?? null,
-    input: record.input,
-    output: record.output ?? null,
+    input: redactTokens(record.input) ?? '',
+    output: redactTokens(record.output ?? null),
     visits,
     states,
     image: results.image ? { uri: results.image.uri, digest: results.image.digest } : null,

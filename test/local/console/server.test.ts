@@ -1,0 +1,238 @@
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ExecutionSummary, GraphLayout } from '#local/console/api-types.ts';
+import { buildConsoleAssets, type ConsoleAssets } from '#local/console/assets.ts';
+import { layoutDefinition } from '#local/console/graph.ts';
+import { ConsoleBindError, type ConsoleServer, startConsoleServer } from '#local/console/server.ts';
+import { consoleToken, consoleTokenFile } from '#local/console/token.ts';
+import { redactTokens } from '#local/console/views.ts';
+import { LocalStepFunctions, newTaskToken } from '#local/sfn/engine.ts';
+import { renderedLocalDefinition } from './definition.ts';
+
+const definition = JSON.stringify({
+  StartAt: 'Hello',
+  States: { Hello: { Type: 'Pass', Next: 'Done' }, Done: { Type: 'Succeed' } },
+});
+
+/** A raw HTTP request, so the Host header can be anything (fetch would not let a test set it). */
+function raw(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string },
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: options.method ?? 'GET', headers: options.headers }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.once('error', reject);
+    req.end(options.body);
+  });
+}
+
+describe('the console server', () => {
+  let dataDir: string;
+  let engine: LocalStepFunctions;
+  let assets: ConsoleAssets;
+  let server: ConsoleServer;
+  let token: string;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'stepline-console-'));
+    engine = new LocalStepFunctions({ dataDir, stateMachineName: 'console-test', definition, tasks: {} });
+    assets = await buildConsoleAssets(join(dataDir, 'runtime', 'console'));
+    token = consoleToken(dataDir, {});
+    server = await startConsoleServer({
+      dataDir,
+      engine,
+      definition,
+      token,
+      assets,
+      webhookUrl: () => 'http://127.0.0.1:1',
+    });
+    const started = await engine.startExecution({
+      name: 'push-1',
+      input: JSON.stringify({
+        provider: 'github',
+        repository: { fullName: 'acme/<b>web</b>' },
+        refName: 'main',
+        refType: 'branch',
+        after: 'a'.repeat(40),
+        headCommit: { message: '<img src=x onerror=alert(1)> Fix\nsecond line' },
+        pusher: { name: 'Mallory', email: 'mallory@example.com' },
+      }),
+    });
+    await engine.waitForExecution(started.executionArn);
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await engine?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const auth = () => ({ authorization: `Bearer ${token}` });
+
+  it('keeps its token in the data directory, readable by the owner only', async () => {
+    const mode = (await stat(consoleTokenFile(dataDir))).mode & 0o777;
+
+    expect(mode).toBe(0o600);
+    expect((await readFile(consoleTokenFile(dataDir), 'utf8')).trim()).toBe(token);
+    expect(server.openUrl).toBe(`${server.url}/?token=${token}`);
+  });
+
+  it('refuses an API request without the token, or with another one, with 401', async () => {
+    const none = await fetch(`${server.url}/api/executions`);
+    const wrong = await fetch(`${server.url}/api/executions`, { headers: { authorization: 'Bearer nope' } });
+    const stop = await fetch(`${server.url}/api/executions/push-1/stop`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
+
+    expect(none.status).toBe(401);
+    expect(wrong.status).toBe(401);
+    expect(stop.status).toBe(401);
+  });
+
+  it('refuses a POST sent from another origin with 403, even with the token', async () => {
+    const crossOrigin = await raw(`${server.url}/api/executions/push-1/stop`, {
+      method: 'POST',
+      headers: { ...auth(), 'content-type': 'application/json', origin: 'http://evil.example' },
+      body: '{}',
+    });
+    const crossSite = await raw(`${server.url}/api/executions/push-1/stop`, {
+      method: 'POST',
+      headers: { ...auth(), 'content-type': 'application/json', 'sec-fetch-site': 'cross-site' },
+      body: '{}',
+    });
+    const form = await raw(`${server.url}/api/executions/push-1/stop`, {
+      method: 'POST',
+      headers: { ...auth(), 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'a=b',
+    });
+
+    expect(crossOrigin.status).toBe(403);
+    expect(crossSite.status).toBe(403);
+    expect(form.status).toBe(415);
+  });
+
+  it('answers only for its own host names, so a rebound DNS name cannot reach it', async () => {
+    const port = new URL(server.url).port;
+
+    const rebound = await raw(`${server.url}/api/executions`, {
+      headers: { ...auth(), host: `evil.example:${port}` },
+    });
+    const own = await raw(`${server.url}/api/executions`, {
+      headers: { ...auth(), host: `localhost:${port}` },
+    });
+
+    expect(rebound.status).toBe(421);
+    expect(own.status).toBe(200);
+  });
+
+  it('refuses to listen beyond loopback unless allowed', async () => {
+    const attempt = startConsoleServer(
+      { dataDir, engine, definition, token, assets, webhookUrl: () => '' },
+      { host: '0.0.0.0' },
+    );
+
+    await expect(attempt).rejects.toBeInstanceOf(ConsoleBindError);
+  });
+
+  it('serves the app with a policy that allows no inline script and nothing from elsewhere', async () => {
+    const page = await fetch(`${server.url}/executions/push-1`);
+    const script = await fetch(`${server.url}/assets/app.js`);
+
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(await page.text()).toContain('/assets/app.js');
+    expect(script.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect((await script.text()).length).toBeLessThan(120 * 1024);
+  });
+
+  it('lists an execution with what was pushed, as text', async () => {
+    const answer = await fetch(`${server.url}/api/executions`, { headers: auth() });
+    const body = (await answer.json()) as { executions: ExecutionSummary[] };
+
+    expect(body.executions).toHaveLength(1);
+    expect(body.executions[0]).toMatchObject({
+      name: 'push-1',
+      status: 'SUCCEEDED',
+      repository: 'acme/<b>web</b>',
+      branch: 'main',
+      commit: 'a'.repeat(40),
+      message: '<img src=x onerror=alert(1)> Fix',
+      pusher: 'Mallory <mallory@example.com>',
+    });
+    expect(body.executions[0]?.cost?.formatted).toMatch(/^\$\d/);
+    expect(body.executions[0]?.cost?.label).toMatch(
+      /^estimate at us-east-1 list prices of \d{4}-\d{2}-\d{2}$/,
+    );
+  });
+
+  it('filters the list by repository, branch and status', async () => {
+    const list = async (query: string) =>
+      (
+        (await (await fetch(`${server.url}/api/executions?${query}`, { headers: auth() })).json()) as {
+          executions: ExecutionSummary[];
+        }
+      ).executions.length;
+
+    expect(await list('status=SUCCEEDED')).toBe(1);
+    expect(await list('status=RUNNING')).toBe(0);
+    expect(await list('branch=main&repository=acme%2F%3Cb%3Eweb%3C%2Fb%3E')).toBe(1);
+    expect(await list('branch=develop')).toBe(0);
+  });
+});
+
+describe('the state machine graph', () => {
+  it('has a node for every state of the pipeline and an edge for every transition and catch', () => {
+    const asl = JSON.parse(renderedLocalDefinition()) as {
+      States: Record<
+        string,
+        { Next?: string; Default?: string; Choices?: { Next: string }[]; Catch?: { Next: string }[] }
+      >;
+    };
+
+    const layout: GraphLayout = layoutDefinition(renderedLocalDefinition());
+
+    expect(layout.nodes.map((node) => node.name).sort()).toEqual(Object.keys(asl.States).sort());
+    for (const [name, state] of Object.entries(asl.States)) {
+      const targets = new Set(
+        [
+          state.Next,
+          state.Default,
+          ...(state.Choices ?? []).map((c) => c.Next),
+          ...(state.Catch ?? []).map((c) => c.Next),
+        ].filter((t): t is string => typeof t === 'string'),
+      );
+      for (const target of targets)
+        expect(layout.edges.some((edge) => edge.from === name && edge.to === target)).toBe(true);
+    }
+    for (const node of layout.nodes) {
+      expect(node.x - node.width / 2).toBeGreaterThanOrEqual(0);
+      expect(node.x + node.width / 2).toBeLessThanOrEqual(layout.width);
+    }
+    expect(layout.edges.every((edge) => edge.points.length >= 2)).toBe(true);
+  });
+});
+
+describe('state data on the execution page', () => {
+  it('shows task tokens redacted, whatever field carries them', () => {
+    const token = newTaskToken();
+    const parameters = JSON.stringify({ Payload: { taskToken: token }, Overrides: { env: `T=${token}` } });
+
+    const shown = redactTokens(parameters) ?? '';
+
+    expect(shown).not.toContain(token);
+    expect(shown).toContain(`<task token ${token.slice(4, 12)}…>`);
+    expect(JSON.parse(shown).Payload.taskToken).toMatch(/^<task token/);
+  });
+});
