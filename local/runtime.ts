@@ -7,6 +7,7 @@ import { describeRunnerExit } from '#functions/task-stopped/task-stopped.ts';
 import { localApprovalRoutes } from '#local/approvals.ts';
 import { type LocalConsole, startLocalConsole } from '#local/console/console.ts';
 import type { ConsoleListenOptions } from '#local/console/server.ts';
+import { ensureLocalCredentials } from '#local/credentials.ts';
 import { startEcsApiServer } from '#local/ecs/api-server.ts';
 import { ensureConfiguredServices } from '#local/ecs/configured-services.ts';
 import { registryImageSource } from '#local/ecs/images.ts';
@@ -14,10 +15,11 @@ import { LocalEcs } from '#local/ecs/local-ecs.ts';
 import { ecsRunTaskHandler, registerRunnerTaskDefinitions } from '#local/ecs/run-task.ts';
 import { bundleRunner } from '#local/ecs/runner-bundle.ts';
 import { localLambdas } from '#local/lambdas.ts';
+import { writeRegistryAuthFile } from '#local/registry/auth.ts';
 import { startLocalRegistry } from '#local/registry/server.ts';
 import { publisherTaskEnv } from '#local/registry/task-env.ts';
 import { acquireRuntimeLock } from '#local/runtime-lock.ts';
-import { localCredentials, localRegion, localS3Client, startLocalS3 } from '#local/s3.ts';
+import { localRegion, localS3Client, startLocalS3 } from '#local/s3.ts';
 import { type SentEmail, startLocalSes } from '#local/ses/server.ts';
 import { startSfnApiServer } from '#local/sfn/api-server.ts';
 import { LocalStepFunctions, type LocalStepFunctionsOverrides, type TaskHandler } from '#local/sfn/engine.ts';
@@ -108,8 +110,8 @@ const runtimeFile = (dataDir: string) => join(dataDir, 'runtime.json');
 /**
  * Starts everything the pipeline needs on this machine, each AWS service by its local stand-in:
  * S3 (s3rver), Step Functions (aws-local-stepfunctions + Stepline's engine and JSON endpoint),
- * Lambda (in-process handlers), ECS (RunTask of the runner as a child process, services of the
- * registry's images behind a proxy port each), API Gateway (node:http).
+ * Lambda (each function's bundle in worker threads), ECS (RunTask of the runner as a child process,
+ * services of the registry's images behind a proxy port each), API Gateway (node:http).
  */
 export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<LocalRuntime> {
   const dataDir = resolve(options.dataDir);
@@ -118,12 +120,15 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
   // Closed last to first: the lock goes when everything else has stopped.
   const closers: (() => Promise<void>)[] = [async () => releaseLock()];
   try {
-    const s3 = await startLocalS3({ directory: join(dataDir, 's3'), bucket });
+    // Every stand-in answers only requests signed with the data directory's key (<data>/credentials.json).
+    const localCredentials = await ensureLocalCredentials(dataDir);
+    const s3 = await startLocalS3({ directory: join(dataDir, 's3'), bucket, credentials: localCredentials });
     closers.unshift(() => s3.close());
-    const ses = await startLocalSes({ outboxDir: join(dataDir, 'outbox') });
+    const ses = await startLocalSes({ outboxDir: join(dataDir, 'outbox'), credentials: localCredentials });
     closers.unshift(() => ses.close());
     let approvalBaseUrl = options.publicUrl?.replace(/\/+$/, '') ?? '';
     const registry = await startLocalRegistry({
+      credentials: localCredentials,
       dir: join(dataDir, 'registry'),
       // Image URIs recorded by earlier runs (deployments, rollbacks) name the port.
       reusePort: true,
@@ -135,13 +140,22 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     // Services run the registry's images, so the ECS stand-in starts after the registry.
     const ecs = await LocalEcs.start({
       dataDir,
-      images: registryImageSource(),
+      // Pulls from the local registry need its token, as pulls from ECR do.
+      images: registryImageSource({
+        auth: (host) =>
+          host === registry.host ? { kind: 'basic', username: 'AWS', password: registry.password } : undefined,
+      }),
       runnerPath,
+      registryAuthFile: await writeRegistryAuthFile(
+        join(dataDir, 'ecs', 'registry-auth.json'),
+        registry.host,
+        registry.password,
+      ),
       logger: options.logger,
       mode: options.ecsMode ?? (process.env.STEPLINE_ECS_MODE === 'container' ? 'container' : 'process'),
     });
     closers.unshift(() => ecs.close());
-    const ecsApi = await startEcsApiServer(ecs);
+    const ecsApi = await startEcsApiServer(ecs, { credentials: localCredentials });
     closers.unshift(() => ecsApi.close());
     ecs.ensureCluster(localSubstitutions.RunnerClusterArn.split('/').at(-1) ?? 'stepline-local');
     await ensureConfiguredServices(ecs, options.config);
@@ -166,18 +180,22 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         }
       },
     });
-    const lambdas = localLambdas({
+    // Each function's bundle, run in workers of its own with the local endpoints in its environment.
+    const lambdas = await localLambdas({
       dataDir,
-      ecsEndpoint: ecsApi.url,
       config: options.config,
-      s3: localS3Client(s3.endpoint),
       bucket,
-      approvalEndpoints: {
-        ses: () => ses.endpoint,
+      endpoints: {
+        s3: s3.endpoint,
         sfn: () => sfnEndpoint,
+        ses: () => ses.endpoint,
+        ecs: ecsApi.url,
+        ecr: registry.endpoint,
         approvalBaseUrl: () => approvalBaseUrl,
       },
+      credentials: () => localCredentials,
     });
+    closers.unshift(() => lambdas.close());
     engine = new LocalStepFunctions({
       dataDir,
       stateMachineName: 'stepline-pipeline',
@@ -196,7 +214,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     });
     const running = engine;
     closers.unshift(() => running.close());
-    const api = await startSfnApiServer(engine, { host: '127.0.0.1', port: 0 });
+    const api = await startSfnApiServer(engine, { host: '127.0.0.1', port: 0, credentials: localCredentials });
     sfnEndpoint = api.url;
     closers.unshift(() => api.close());
     // The runner's task definitions name this runtime's endpoints: registered anew at each start.
@@ -224,9 +242,10 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       logger: createLogger('stepline-webhook'),
       routes: localApprovalRoutes({
         dataDir,
-        s3: localS3Client(s3.endpoint),
+        s3: localS3Client(s3.endpoint, localCredentials),
         bucket,
         sfnEndpoint: () => sfnEndpoint,
+        credentials: localCredentials,
       }),
     });
     closers.unshift(() => webhook.close());
@@ -240,7 +259,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         engine,
         definition: render(localSubstitutions),
         config: options.config,
-        s3: localS3Client(s3.endpoint),
+        s3: localS3Client(s3.endpoint, localCredentials),
         bucket,
         webhookUrl,
         ecsEndpoint: ecsApi.url,

@@ -7,7 +7,8 @@ import { DeploymentConfigError, loadAwsDeploymentConfig, resolveConfigFile } fro
 import { findRunningRuntime } from '#local/commands/running-runtime.ts';
 import { printable } from '#local/commands/terminal.ts';
 import { loadLocalConfig, UsageError } from '#local/config.ts';
-import { localCredentials, localRegion } from '#local/s3.ts';
+import { readLocalCredentials } from '#local/credentials.ts';
+import { localRegion } from '#local/s3.ts';
 import type { DeploymentState } from '#shared/deployment.ts';
 import { type DeploymentConfig, type Environment, matchesRepository } from '#shared/deployment-config.ts';
 import { PipelineError } from '#shared/errors.ts';
@@ -117,7 +118,11 @@ async function ecsClient(options: RollbackCommandOptions): Promise<Ecs> {
       `no stepline serve with a local ECS is running on ${options.dataDir} (the services live in that process): start it with "npx stepline serve --data ${options.dataDir}", or pass --aws for the deployed stack`,
     );
   }
-  return new ECSClient({ endpoint: runtime.ecsEndpoint, region: localRegion, credentials: localCredentials });
+  return new ECSClient({
+    endpoint: runtime.ecsEndpoint,
+    region: localRegion,
+    credentials: await readLocalCredentials(options.dataDir),
+  });
 }
 
 interface TargetChoice {

@@ -12,7 +12,8 @@ import {
 import { environmentTag } from '#local/ecs/configured-services.ts';
 import { urlTag } from '#local/ecs/local-ecs.ts';
 import { EcsStore } from '#local/ecs/store.ts';
-import { localCredentials, localRegion } from '#local/s3.ts';
+import { type LocalCredentials, readLocalCredentials } from '#local/credentials.ts';
+import { localRegion } from '#local/s3.ts';
 import { printable } from './terminal.ts';
 
 type Write = (line: string) => void;
@@ -105,10 +106,7 @@ function runningEcsEndpoint(dataDir: string): string | undefined {
 }
 
 /** The services as the running local ECS answers for them, through the ECS API. */
-export async function fromEndpoint(
-  endpoint: string,
-  credentials: { accessKeyId: string; secretAccessKey: string } = localCredentials,
-): Promise<ServiceSummary[]> {
+export async function fromEndpoint(endpoint: string, credentials: LocalCredentials): Promise<ServiceSummary[]> {
   const ecs = new ECSClient({ endpoint, region: localRegion, credentials, maxAttempts: 1 });
   try {
     const out: ServiceSummary[] = [];
@@ -184,7 +182,7 @@ export async function servicesCommand(
   let live = false;
   if (endpoint) {
     try {
-      services = await fromEndpoint(endpoint);
+      services = await fromEndpoint(endpoint, await readLocalCredentials(dir));
       live = true;
     } catch {
       services = fromStore(dir);
