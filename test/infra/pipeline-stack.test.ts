@@ -24,6 +24,7 @@ import './suites/lint.ts';
 import './suites/review.ts';
 import './suites/isolation.ts';
 import './suites/task-stopped.ts';
+import './suites/compute.ts';
 import './suites/secrets-extension.ts';
 
 let app: App;
