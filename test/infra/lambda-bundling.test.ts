@@ -60,6 +60,19 @@ describe('Lambda bundles', () => {
     expect(map.sources.some((source) => source.includes('@aws-sdk/client-sfn'))).toBe(true);
   });
 
+  it('leave out of the webhook what none of its requests uses', () => {
+    const has = (part: string) => map.sources.some((source) => source.includes(part));
+    // Secrets come from the Parameters and Secrets extension over localhost (#shared/secrets.ts).
+    expect(has('client-secrets-manager')).toBe(false);
+    expect(has('powertools/parameters')).toBe(false);
+    // Globs by #shared/glob.ts; of the deployment config only what the webhook reads (#shared/webhook-config.ts).
+    expect(has('/picomatch/')).toBe(false);
+    expect(has('functions/shared/deployment-config.ts')).toBe(false);
+    // middy's streamed responses: Node would load node:stream/web at every cold start.
+    expect(has('@middy/core')).toBe(false);
+    expect(bundle.includes('node:stream/web')).toBe(false);
+  });
+
   it('keep function and class names, which the state machine and the logs rely on', () => {
     expect(bundle.includes('"receivePush"')).toBe(true);
     expect(bundle.includes('"createHandler"')).toBe(true);

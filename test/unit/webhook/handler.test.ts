@@ -140,6 +140,74 @@ describe('webhook Lambda handler', () => {
     expect(raw).toEqual({ provider: 'gitlab', headers: { 'x-gitlab-token': 't' }, body });
   });
 
+  it('answers 500 without details when a request fails unexpectedly, and logs it with the invocation', async () => {
+    const logger = testLogger();
+    const lines: Record<string, unknown>[] = [];
+    vi.spyOn(logger, 'error').mockImplementation((message, ...rest) => {
+      lines.push({ message, ...(rest[0] as object), ...logger.getPersistentLogAttributes() });
+    });
+    const handler = createHandler({
+      sfn: { send: vi.fn() },
+      stateMachineArn: STATE_MACHINE_ARN,
+      config,
+      resolveSecret: async () => {
+        throw Object.assign(new TypeError('secret store exploded'), { secret: 'never logged' });
+      },
+      logger,
+    });
+    // A resolver that throws is caught by receivePush (503); a config that is not a config is not.
+    const broken = createHandler({
+      sfn: { send: vi.fn() },
+      stateMachineArn: STATE_MACHINE_ARN,
+      config: { repositories: null } as never,
+      resolveSecret: async () => 'x',
+      logger,
+    });
+    const body = fixture('github-push.json');
+
+    const result = await broken(apiGatewayEvent('github', body, sign.github(body), false), context);
+
+    expect(result).toEqual({
+      statusCode: 500,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ message: 'internal error' }),
+    });
+    expect(lines).toEqual([
+      expect.objectContaining({
+        message: 'webhook request failed',
+        error: expect.objectContaining({ name: 'TypeError' }),
+      }),
+    ]);
+    expect(
+      (await handler(apiGatewayEvent('github', body, sign.github(body), false), context)).statusCode,
+    ).toBe(503);
+  });
+
+  it('logs with the invocation context and forgets the keys a request appended', async () => {
+    const logger = testLogger();
+    logger.setLogLevel('SILENT');
+    const addContext = vi.spyOn(logger, 'addContext');
+    const resetKeys = vi.spyOn(logger, 'resetKeys');
+    const handler = createHandler({
+      sfn: { send: vi.fn() },
+      stateMachineArn: STATE_MACHINE_ARN,
+      config,
+      resolveSecret: async () => {
+        logger.appendKeys({ during: 'request' });
+        return 'not the secret';
+      },
+      logger,
+    });
+    const body = fixture('github-push.json');
+
+    const result = await handler(apiGatewayEvent('github', body, sign.github(body), false), context);
+
+    expect(result.statusCode).toBe(401);
+    expect(addContext).toHaveBeenCalledWith(context);
+    expect(resetKeys).toHaveBeenCalledTimes(1);
+    expect(resetKeys.mock.invocationCallOrder[0]).toBeGreaterThan(addContext.mock.invocationCallOrder[0]!);
+  });
+
   it('fails at cold start with a message naming each bad variable', async () => {
     vi.stubEnv('STATE_MACHINE_ARN', 'not-an-arn');
     vi.stubEnv('STEPLINE_CONFIG', '{"repositories": []}');
