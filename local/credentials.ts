@@ -15,8 +15,8 @@ export type LocalCredentials = AccessKey;
 export const credentialsFile = (dataDir: string) => join(dataDir, 'credentials.json');
 
 const Stored = z.object({
-  accessKeyId: z.string().regex(/^[A-Z0-9]{16,128}$/),
-  secretAccessKey: z.string().min(30),
+  accessKeyId: z.string().regex(/^[A-Za-z0-9]{1,128}$/, 'an access key id is 1-128 letters and digits'),
+  secretAccessKey: z.string().min(1),
 });
 
 const keyIdAlphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';

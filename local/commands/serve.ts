@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { loadLocalConfig, UsageError } from '#local/config.ts';
 import { type ConsoleListenOptions, isLoopback } from '#local/console/server.ts';
+import { credentialsFile } from '#local/credentials.ts';
 import { startLocalRuntime } from '#local/runtime.ts';
 import { secretFile } from '#local/secret.ts';
 import type { LocalHistoryEvent } from '#local/sfn/store.ts';
@@ -54,6 +55,9 @@ export async function serveCommand(options: ServeOptions): Promise<number> {
   write(`  configuration:   ${source}`);
   write(
     `  webhook secret:  ${process.env.STEPLINE_WEBHOOK_SECRET ? 'STEPLINE_WEBHOOK_SECRET' : secretFile(options.dataDir)}`,
+  );
+  write(
+    `  credentials:     ${credentialsFile(runtime.dataDir)} (every endpoint below answers only requests signed with this key)`,
   );
   write(`  Step Functions:  ${runtime.sfnEndpoint} (AWS_ENDPOINT_URL_SFN)`);
   write(`  S3:              ${runtime.s3Endpoint} (AWS_ENDPOINT_URL_S3), bucket ${runtime.bucket}`);

@@ -13,6 +13,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { servicesCommand } from '#local/commands/services.ts';
+import { credentialsFile } from '#local/credentials.ts';
 import { type EcsApiServer, startEcsApiServer } from '#local/ecs/api-server.ts';
 import { type EcsTiming, LocalEcs } from '#local/ecs/local-ecs.ts';
 import { type LocalRegistry, startLocalRegistry } from '#local/registry/server.ts';
@@ -335,6 +336,8 @@ describe('local ECS services on images from the local registry', () => {
       join(dataDir, 'runtime.json'),
       JSON.stringify({ pid: process.pid, ecsEndpoint: server.url }),
     );
+    // The command signs with the data directory's key, as the runtime would have written it.
+    writeFileSync(credentialsFile(dataDir), JSON.stringify(testCredentials), { mode: 0o600 });
     const lines: string[] = [];
 
     const code = await servicesCommand(dataDir, (line) => lines.push(line), { json: true });
