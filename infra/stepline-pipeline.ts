@@ -68,6 +68,7 @@ import {
   type SecretPlacement,
 } from './config.ts';
 import { type BaseImageSource, ImageRepositories } from './image-repositories.ts';
+import { ExecutionLanes } from './lanes.ts';
 import { resourceFinding, suppress } from './nag.ts';
 import { addNotifications } from './notifications.ts';
 import { repoRoot, runnerContextExcludes } from './paths.ts';
@@ -227,6 +228,8 @@ export class StepLinePipeline extends Construct {
   readonly alarms: readonly Alarm[];
   /** Fails a runner state at once when its task stops without reporting (out of memory, image pull). */
   readonly taskStopped: TaskStoppedHandler;
+  /** Execution modes: the lane table, the lane Lambda and the rule that releases ended executions. */
+  readonly lanes: ExecutionLanes;
   /** Secrets by their name in the config, created or imported. */
   readonly secrets: ReadonlyMap<string, ISecret>;
   /** The Secrets Manager name of each configured secret (config name → name on AWS), as the Lambdas get it. */
@@ -499,6 +502,7 @@ export class StepLinePipeline extends Construct {
     this.acknowledgeTaskDefinition(this.publisherTaskDefinition);
 
     // State machine
+    this.lanes = new ExecutionLanes(this, 'Lanes', { configJson, removalPolicy, logRetention, logLevel });
     const stateMachineLogs = new LogGroup(this, 'StateMachineLogs', { retention: logRetention });
     this.substitutions = {
       ReportStatusFunctionArn: reportStatus.function.functionArn,
@@ -506,6 +510,7 @@ export class StepLinePipeline extends Construct {
       DeployFunctionArn: deploy.function.functionArn,
       CheckDeploymentFunctionArn: checkDeployment.function.functionArn,
       RequestApprovalFunctionArn: requestApproval.function.functionArn,
+      LaneFunctionArn: this.lanes.handler.function.functionArn,
       RunnerClusterArn: this.cluster.clusterArn,
       // The family without a revision: RunTask takes its latest ACTIVE revision. A revisioned ARN would
       // break runs in flight at every deploy that changes the task definition: CloudFormation
@@ -532,7 +537,15 @@ export class StepLinePipeline extends Construct {
     const stateMachineResource = this.stateMachine.node.defaultChild as CfnResource;
     for (const td of [this.runnerTaskDefinition, this.publisherTaskDefinition])
       stateMachineResource.addResourceDependency(td.node.defaultChild as CfnResource);
-    this.grantStateMachine([reportStatus, fetchSource, deploy, checkDeployment, requestApproval]);
+    this.grantStateMachine([
+      reportStatus,
+      fetchSource,
+      deploy,
+      checkDeployment,
+      requestApproval,
+      this.lanes.handler,
+    ]);
+    this.lanes.releaseEndedExecutions(this.stateMachine);
 
     // Webhook (after the state machine: it starts executions)
     const webhook = new PipelineFunction(this, 'Webhook', {

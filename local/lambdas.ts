@@ -1,4 +1,6 @@
 import { join, resolve } from 'node:path';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2 } from 'aws-lambda';
+import { apiGatewayIntegration } from '#local/lambda/api-gateway.ts';
 import { bundleBootstrap, bundleLambdas } from '#local/lambda/bundles.ts';
 import {
   type LambdaEnvironmentOptions,
@@ -8,7 +10,7 @@ import {
 } from '#local/lambda/environment.ts';
 import { LocalLambdaFunction } from '#local/lambda/local-function.ts';
 import { localRegion } from '#local/s3.ts';
-import type { TaskHandler } from '#local/sfn/engine.ts';
+import type { EngineLogger, TaskHandler } from '#local/sfn/engine.ts';
 import { localFunctionArn } from '#local/substitutions.ts';
 import { type LambdaKey, lambdaCompute } from '#shared/compute.ts';
 import type { DeploymentConfig } from '#shared/deployment-config.ts';
@@ -51,19 +53,24 @@ export interface LocalLambdaDeps {
   credentials: () => LocalCredentials;
   /** Powertools log level of the functions. @default POWERTOOLS_LOG_LEVEL, else INFO */
   logLevel?: string;
+  /** Where a failed approval API invocation is logged (the client gets API Gateway's 500). */
+  logger?: Pick<EngineLogger, 'error'>;
   /** Concurrent invocations per function. @default defaultReservedConcurrency (10) */
   reservedConcurrency?: number;
 }
 
-/** The functions the local state machine invokes (the webhook and approval API sit behind the local server). */
+/** The functions the local state machine invokes. */
 const taskFunctions = [
   'fetchSource',
   'reportStatus',
   'deploy',
   'checkDeployment',
   'requestApproval',
+  'lane',
 ] as const;
 type TaskFunctionKey = (typeof taskFunctions)[number];
+/** Every function run in workers: the state machine's, and the approval API behind the local server. */
+type WorkerFunctionKey = TaskFunctionKey | 'approvalApi';
 
 export interface LocalLambdas {
   fetchSource: TaskHandler;
@@ -74,8 +81,17 @@ export interface LocalLambdas {
   requestApproval: TaskHandler;
   /** NotifyApprovalOutcome invokes the same function by its ARN, with the state's input as the event. */
   notifyApprovalOutcome: TaskHandler;
+  /** EnterLane, the lane checkpoints and LeaveLane* (functions/lane). */
+  lane: TaskHandler;
+  /**
+   * `lambda:invoke.waitForTaskToken`, which more than one state uses (RequestApproval, WaitInLane):
+   * the function the state's `FunctionName` names gets the state's `Payload`.
+   */
+  invokeWithToken: TaskHandler;
+  /** `GET|POST /approvals/{id}`: the approval API function as the HTTP API's integration invokes it. */
+  approvalApi: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
   /** The functions themselves (their catalog settings, warm workers). */
-  functions: Readonly<Record<TaskFunctionKey, LocalLambdaFunction>>;
+  functions: Readonly<Record<WorkerFunctionKey, LocalLambdaFunction>>;
   /** Stops every function's workers. */
   close(): Promise<void>;
 }
@@ -102,11 +118,12 @@ export async function localLambdas(deps: LocalLambdaDeps): Promise<LocalLambdas>
     credentials: deps.credentials,
     ...(deps.logLevel === undefined ? {} : { logLevel: deps.logLevel }),
   };
+  const keys: readonly WorkerFunctionKey[] = [...taskFunctions, 'approvalApi'];
   const bundles = await bundleLambdas(
-    taskFunctions.map((key) => lambdaCompute[key]),
+    keys.map((key) => lambdaCompute[key]),
     outDir,
   );
-  const entries = taskFunctions.map((key) => {
+  const entries = keys.map((key) => {
     const compute = lambdaCompute[key];
     const bundle = bundles.get(compute.folder) ?? '';
     return [
@@ -121,7 +138,7 @@ export async function localLambdas(deps: LocalLambdaDeps): Promise<LocalLambdas>
       }),
     ] as const;
   });
-  const functions = Object.fromEntries(entries) as Record<TaskFunctionKey, LocalLambdaFunction>;
+  const functions = Object.fromEntries(entries) as Record<WorkerFunctionKey, LocalLambdaFunction>;
   const invoke =
     (fn: LocalLambdaFunction): TaskHandler =>
     (input) =>
@@ -134,6 +151,18 @@ export async function localLambdas(deps: LocalLambdaDeps): Promise<LocalLambdas>
     requestApproval: (input) =>
       functions.requestApproval.invoke((input as { Payload?: unknown } | null)?.Payload),
     notifyApprovalOutcome: invoke(functions.requestApproval),
+    approvalApi: apiGatewayIntegration(functions.approvalApi, deps.logger),
+    lane: invoke(functions.lane),
+    invokeWithToken: (input) => {
+      const { FunctionName, Payload } = (input ?? {}) as { FunctionName?: unknown; Payload?: unknown };
+      const fn = Object.values(functions).find((f) => localFunctionArn(f.compute.folder) === FunctionName);
+      if (!fn) {
+        const error = new Error(`Function not found: ${String(FunctionName)}`);
+        error.name = 'Lambda.ResourceNotFoundException';
+        throw error;
+      }
+      return fn.invoke(Payload);
+    },
     functions,
     close: async () => {
       await Promise.all(Object.values(functions).map((fn) => fn.close()));

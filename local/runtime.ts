@@ -14,6 +14,7 @@ import { registryImageSource } from '#local/ecs/images.ts';
 import { LocalEcs } from '#local/ecs/local-ecs.ts';
 import { ecsRunTaskHandler, registerRunnerTaskDefinitions } from '#local/ecs/run-task.ts';
 import { bundleRunner } from '#local/ecs/runner-bundle.ts';
+import { releaseLanesOnExecutionEnd } from '#local/lane-release.ts';
 import { localLambdas } from '#local/lambdas.ts';
 import { writeRegistryAuthFile } from '#local/registry/auth.ts';
 import { startLocalRegistry } from '#local/registry/server.ts';
@@ -205,8 +206,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         [localSubstitutions.FetchSourceFunctionArn]: lambdas.fetchSource,
         [localSubstitutions.DeployFunctionArn]: lambdas.deploy,
         [localSubstitutions.CheckDeploymentFunctionArn]: lambdas.checkDeployment,
-        [lambdaInvokeWithToken]: lambdas.requestApproval,
+        [lambdaInvokeWithToken]: lambdas.invokeWithToken,
         [localSubstitutions.RequestApprovalFunctionArn]: lambdas.notifyApprovalOutcome,
+        [localSubstitutions.LaneFunctionArn]: lambdas.lane,
         [ecsRunTask]: runTask,
       },
       overrides: localEngineOverrides(options),
@@ -217,6 +219,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const api = await startSfnApiServer(engine, { host: '127.0.0.1', port: 0, credentials: localCredentials });
     sfnEndpoint = api.url;
     closers.unshift(() => api.close());
+    // Once the lane function can reach Step Functions (it answers queued runs' tokens).
+    const stopReleasingLanes = releaseLanesOnExecutionEnd(
+      running,
+      (event) => lambdas.functions.lane.invoke(event),
+      options.logger,
+    );
+    closers.unshift(async () => stopReleasingLanes());
     // The runner's task definitions name this runtime's endpoints: registered anew at each start.
     registerRunnerTaskDefinitions(ecs, {
       taskEnv: {

@@ -11,6 +11,7 @@ export const localSubstitutions: Substitutions = {
   DeployFunctionArn: localFunctionArn('deploy'),
   CheckDeploymentFunctionArn: localFunctionArn('check-deployment'),
   RequestApprovalFunctionArn: localFunctionArn('request-approval'),
+  LaneFunctionArn: localFunctionArn('lane'),
   RunnerClusterArn: `arn:aws:ecs:${region}:${account}:cluster/stepline-local`,
   // Families without a revision, as the stack passes them: RunTask runs the latest ACTIVE revision.
   RunnerTaskDefinitionArn: 'stepline-runner',

@@ -11,6 +11,7 @@ export const placeholders = [
   'DeployFunctionArn',
   'CheckDeploymentFunctionArn',
   'RequestApprovalFunctionArn',
+  'LaneFunctionArn',
   'RunnerClusterArn',
   'RunnerTaskDefinitionArn',
   'PublisherTaskDefinitionArn',

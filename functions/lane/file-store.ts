@@ -4,6 +4,7 @@ import {
   fsyncSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -58,6 +59,31 @@ export function fileLaneStore(dataDir: string): LaneStore {
       rmSync(pointerFile(executionArn), { force: true });
     },
   };
+}
+
+/**
+ * The executions that `rememberLane` recorded under `dataDir` and that have not left their lane: what
+ * the local runtime checks at start for executions a stop of the runtime ended without a release.
+ */
+export function executionsInLanes(dataDir: string): string[] {
+  const executionsDir = join(dataDir, 'lanes', 'executions');
+  let names: string[];
+  try {
+    names = readdirSync(executionsDir).filter((name) => name.endsWith('.json'));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  const arns: string[] = [];
+  for (const name of names) {
+    try {
+      const pointer = readJson(join(executionsDir, name)) as { executionArn?: unknown } | undefined;
+      if (typeof pointer?.executionArn === 'string') arns.push(pointer.executionArn);
+    } catch {
+      // A pointer cut short by a crash: its lane entry expires on its own.
+    }
+  }
+  return arns;
 }
 
 const hash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32);

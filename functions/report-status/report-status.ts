@@ -24,6 +24,13 @@ export const RunState = z.looseObject({
     .looseObject({ outcome: z.string().optional(), supersededBy: z.string().optional() })
     .optional(),
   approval: z.looseObject({ decision: z.string().optional(), approver: z.string().optional() }).optional(),
+  /** The lane checkpoint's answer (functions/lane): the newer push of the branch that took over. */
+  lane: z
+    .looseObject({
+      superseded: z.boolean().optional(),
+      supersededBy: z.looseObject({ execution: z.string(), commit: z.string() }).optional(),
+    })
+    .optional(),
 });
 export type RunState = z.infer<typeof RunState>;
 
@@ -134,6 +141,11 @@ export function describeStatus(
     return truncate(`Deployed to production${approver}${image}`);
   }
   if (state === 'superseded') {
+    const newerPush = run?.lane?.superseded ? run.lane.supersededBy : undefined;
+    if (newerPush)
+      return truncate(
+        `Superseded by a newer push of this branch: commit ${newerPush.commit.slice(0, 12)}, execution ${newerPush.execution}${image}`,
+      );
     const where = run?.production?.outcome === 'Superseded' ? 'production' : 'staging';
     const newer = run?.[where]?.supersededBy;
     return truncate(

@@ -45,6 +45,8 @@ export const lambdaCompute = {
   approvalApi: lambda('approval-api', { timeoutSeconds: 10 }),
   /** EventBridge target: one SendTaskFailure. */
   taskStopped: lambda('task-stopped', { timeoutSeconds: 30 }),
+  /** Execution-mode lanes: a few conditional DynamoDB writes, at most one SendTaskSuccess; under its states' 60 s. */
+  lane: lambda('lane', { timeoutSeconds: 30 }),
 } as const satisfies Record<string, LambdaCompute>;
 
 export type LambdaKey = keyof typeof lambdaCompute;

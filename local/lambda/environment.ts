@@ -120,6 +120,9 @@ export function lambdaEnvironment(
         APPROVAL_SIGNING_KEY_SECRET: localSigningKeySecret,
         STEPLINE_DATA_DIR: options.dataDir,
       };
+    case 'lane':
+      // Lanes in files under the data directory where the stack gives LANE_TABLE (DynamoDB).
+      return { ...env, STEPLINE_CONFIG: config, LANE_STORE: 'local', STEPLINE_DATA_DIR: options.dataDir };
     case 'webhook':
     case 'taskStopped':
       throw new Error(`the local runtime does not run ${functionName} as a Lambda`);

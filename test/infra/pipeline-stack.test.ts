@@ -24,6 +24,7 @@ import './suites/lint.ts';
 import './suites/review.ts';
 import './suites/isolation.ts';
 import './suites/task-stopped.ts';
+import './suites/lanes.ts';
 import './suites/compute.ts';
 import './suites/secrets-extension.ts';
 
@@ -140,14 +141,15 @@ describe('state machine', () => {
 describe('least privilege of the state machine role', () => {
   const role = () => stack.pipeline.stateMachine.role;
 
-  it('invokes only the five step Lambdas, unqualified as the definition names them', () => {
-    const { functions } = stack.pipeline;
+  it('invokes only the five step Lambdas and the lane Lambda, unqualified as the definition names them', () => {
+    const { functions, lanes } = stack.pipeline;
     const steps = [
       functions.reportStatus,
       functions.fetchSource,
       functions.deploy,
       functions.checkDeployment,
       functions.requestApproval,
+      lanes.handler,
     ];
     const invoke = statement(role(), 'InvokePipelineFunctions');
     expect(actions(invoke)).toEqual(['lambda:InvokeFunction']);
@@ -282,8 +284,8 @@ describe('least privilege of the runner and the Lambdas', () => {
 describe('Lambdas', () => {
   it('run Node.js 22 on arm64 with Powertools settings and without parsing source maps at cold start', () => {
     const fns = template.findResources('AWS::Lambda::Function');
-    // Seven pipeline Lambdas and the task-stopped handler.
-    expect(Object.keys(fns)).toHaveLength(8);
+    // Seven pipeline Lambdas, the task-stopped handler and the lane Lambda.
+    expect(Object.keys(fns)).toHaveLength(9);
     for (const fn of Object.values(fns) as { Properties: Record<string, unknown> }[]) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs22.x',

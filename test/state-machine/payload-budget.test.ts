@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DecisionForm } from '#functions/approval-api/approval-api.ts';
+import { type Entered, maxNamed } from '#functions/lane/lane.ts';
 import { fitStageResult } from '#functions/runner/result-budget.ts';
 import { failureCause } from '#functions/runner/run-stage.ts';
 import type { StageResult } from '#functions/runner/stage-result.ts';
@@ -251,6 +252,7 @@ async function runWorstCase({ failAt }: Scenario) {
       [s.RequestApprovalFunctionArn]: async () => {
         throw lambdaFailure(new StatusReportError(`notice refused: ${nasty(100_000)}`));
       },
+      [s.LaneFunctionArn]: async (input) => largestLaneResult((input as { action: string }).action),
       [lambdaWithToken]: approval,
       [ecsRunTask]: runner,
     },
@@ -290,6 +292,23 @@ async function runWorstCase({ failAt }: Scenario) {
   return { description, largest, sizes, push, output };
 }
 
+/** The largest `$.lane` each lane action leaves (a run superseded by a newer one, names at their longest). */
+function largestLaneResult(action: string) {
+  const newer = {
+    execution: 'n'.repeat(80),
+    executionArn: `arn:aws:states:eu-west-1:123456789012:execution:${'m'.repeat(80)}:${'n'.repeat(80)}`,
+    commit: hex(40),
+  };
+  if (action === 'enter')
+    return {
+      mode: 'superseded',
+      wait: false,
+      supersedes: Array.from({ length: maxNamed }, (_, i) => `${i}`.repeat(80)),
+    } satisfies Entered;
+  if (action === 'check') return { superseded: false, supersededBy: newer };
+  return { left: true, woke: newer.execution };
+}
+
 describe('the execution state under the worst case', () => {
   it('keeps each part within its budget where the part is made', () => {
     const push = largestPush();
@@ -319,6 +338,8 @@ describe('the execution state under the worst case', () => {
     expect(jsonBytes({ Error: lambda.name, Cause: lambda.message })).toBeLessThanOrEqual(
       payloadBudget.caughtError,
     );
+    expect(jsonBytes(largestLaneResult('enter'))).toBeLessThanOrEqual(payloadBudget.lane);
+    expect(jsonBytes(largestLaneResult('check'))).toBeLessThanOrEqual(payloadBudget.lane);
     const budgets = Object.entries(payloadBudget).reduce(
       (sum, [part, bytes]) => sum + bytes * (part === 'deployment' ? 2 : part === 'caughtError' ? 4 : 1),
       0,

@@ -6,6 +6,7 @@ import { storyOf } from '#local/commands/executions.ts';
 import { localEngineOverrides } from '#local/runtime.ts';
 import { LocalStepFunctions, type LocalStepFunctionsOverrides, type TaskHandler } from '#local/sfn/engine.ts';
 import { localSubstitutions } from '#local/substitutions.ts';
+import type { ExecutionModeSetting } from '#shared/deployment-config.ts';
 import {
   ApprovalRejectedError,
   BuildFailedError,
@@ -16,6 +17,7 @@ import {
   TestsFailedError,
 } from '#shared/errors.ts';
 import { render } from '#state-machines/pipeline.ts';
+import { laneTasks } from './lanes.ts';
 
 const ecsRunTask = 'arn:aws:states:::ecs:runTask.waitForTaskToken';
 const lambdaWithToken = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
@@ -47,6 +49,8 @@ interface Script {
   approval?: (token: string) => void;
   /** Seconds RequestApproval waits (FetchSource's `deployment.approvalTimeoutSeconds`). */
   approvalTimeoutSeconds?: number;
+  /** The repository's `executionMode` (the real lane function runs, on files in the run's data directory). */
+  executionMode?: ExecutionModeSetting;
 }
 
 /** FetchSource's `deployment` roles for the push's repository (the stack's per-repository roles on AWS). */
@@ -116,6 +120,7 @@ function pipeline(
     );
     return null;
   };
+  const lanes = laneTasks(dataDir, () => engine, script.executionMode);
   engine = new LocalStepFunctions({
     dataDir,
     stateMachineName: 'stepline-pipeline',
@@ -138,7 +143,8 @@ function pipeline(
       [s.CheckDeploymentFunctionArn]:
         script.check ?? (async () => ({ outcome: 'Completed', rolloutState: 'COMPLETED' })),
       [s.RequestApprovalFunctionArn]: ok,
-      [lambdaWithToken]: approval,
+      [s.LaneFunctionArn]: lanes.lane,
+      [lambdaWithToken]: lanes.withToken(approval),
       [ecsRunTask]: runner,
     },
     overrides: { waitTimeOverrides: 0, retryIntervalOverrides: 0, ...overrides },
@@ -163,22 +169,31 @@ describe('the pipeline state machine', () => {
       'PushReceived',
       'ReportPending',
       'FetchSource',
+      'EnterLane',
+      'MustWaitInLane',
       'Build',
       'Test',
       'PublishImage',
+      'CheckLaneBeforeStaging',
+      'SupersededBeforeStaging',
       'DeployStaging',
       'StagingSuperseded',
       'WaitForStaging',
       'CheckStaging',
       'StagingRolledOut',
+      'CheckLaneBeforeApproval',
+      'SupersededBeforeApproval',
       'RequestApproval',
       'Approved',
+      'CheckLaneBeforeProduction',
+      'SupersededBeforeProduction',
       'DeployProduction',
       'ProductionSuperseded',
       'WaitForProduction',
       'CheckProduction',
       'ProductionRolledOut',
       'ReportSuccess',
+      'LeaveLaneAfterSuccess',
       'PipelineSucceeded',
     ]);
   });
@@ -238,8 +253,11 @@ describe('the pipeline state machine', () => {
       'PushReceived',
       'ReportPending',
       'FetchSource',
+      'EnterLane',
+      'MustWaitInLane',
       'Build',
       'ReportFailure',
+      'LeaveLaneAfterFailure',
       'PipelineFailed',
     ]);
     expect(description).toMatchObject({
@@ -259,7 +277,7 @@ describe('the pipeline state machine', () => {
       },
     }).run();
 
-    expect(path.slice(-3)).toEqual(['Test', 'ReportFailure', 'PipelineFailed']);
+    expect(path.slice(-4)).toEqual(['Test', 'ReportFailure', 'LeaveLaneAfterFailure', 'PipelineFailed']);
     expect(description).toMatchObject({ error: 'TestsFailedError', cause: '1 failed: greets by name' });
   });
 
@@ -273,8 +291,11 @@ describe('the pipeline state machine', () => {
       'PushReceived',
       'ReportPending',
       'FetchSource',
+      'EnterLane',
+      'MustWaitInLane',
       'Build',
       'ReportFailure',
+      'LeaveLaneAfterFailure',
       'PipelineFailed',
     ]);
     expect(description.error).toBe('States.HeartbeatTimeout');
@@ -295,7 +316,14 @@ describe('the pipeline state machine', () => {
     }).run();
 
     expect(description.status).toBe('SUCCEEDED');
-    expect(path.slice(0, 4)).toEqual(['PushReceived', 'ReportPending', 'FetchSource', 'Build']);
+    expect(path.slice(0, 6)).toEqual([
+      'PushReceived',
+      'ReportPending',
+      'FetchSource',
+      'EnterLane',
+      'MustWaitInLane',
+      'Build',
+    ]);
     expect(path.at(-1)).toBe('PipelineSucceeded');
     expect(visits.find((v) => v.name === 'ReportPending')).toMatchObject({ retries: 3 });
     expect(statuses.filter((status) => status === 'pending')).toHaveLength(4);
@@ -426,11 +454,12 @@ describe('the pipeline state machine', () => {
     }).run();
 
     expect(description.status).toBe('SUCCEEDED');
-    expect(path.slice(-5)).toEqual([
-      'PublishImage',
+    expect(path.slice(-6)).toEqual([
+      'SupersededBeforeStaging',
       'DeployStaging',
       'StagingSuperseded',
       'Superseded',
+      'LeaveLaneAfterSuperseded',
       'PipelineSuperseded',
     ]);
     expect(path).not.toContain('RequestApproval');
@@ -445,10 +474,11 @@ describe('the pipeline state machine', () => {
     }).run();
 
     expect(description.status).toBe('SUCCEEDED');
-    expect(path.slice(-4)).toEqual([
+    expect(path.slice(-5)).toEqual([
       'CheckProduction',
       'ProductionRolledOut',
       'Superseded',
+      'LeaveLaneAfterSuperseded',
       'PipelineSuperseded',
     ]);
     expect(path).not.toContain('ReportSuccess');
@@ -475,7 +505,13 @@ describe('the pipeline state machine', () => {
       },
     }).run();
 
-    expect(path.slice(-4)).toEqual(['WaitForStaging', 'CheckStaging', 'ReportFailure', 'PipelineFailed']);
+    expect(path.slice(-5)).toEqual([
+      'WaitForStaging',
+      'CheckStaging',
+      'ReportFailure',
+      'LeaveLaneAfterFailure',
+      'PipelineFailed',
+    ]);
     expect(description).toMatchObject({ status: 'FAILED', error: 'DeploymentFailedError' });
     expect(path).not.toContain('RequestApproval');
   });
@@ -489,7 +525,12 @@ describe('the pipeline state machine', () => {
       },
     }).run();
 
-    expect(path.slice(-3)).toEqual(['CheckProduction', 'ReportFailure', 'PipelineFailed']);
+    expect(path.slice(-4)).toEqual([
+      'CheckProduction',
+      'ReportFailure',
+      'LeaveLaneAfterFailure',
+      'PipelineFailed',
+    ]);
     expect(description.error).toBe('DeploymentTimedOutError');
   });
 
@@ -505,10 +546,11 @@ describe('the pipeline state machine', () => {
           ),
     }).run();
 
-    expect(path.slice(-4)).toEqual([
+    expect(path.slice(-5)).toEqual([
       'RequestApproval',
       'NotifyApprovalOutcome',
       'ReportFailure',
+      'LeaveLaneAfterFailure',
       'PipelineFailed',
     ]);
     expect(description).toMatchObject({
@@ -524,10 +566,11 @@ describe('the pipeline state machine', () => {
       approvalTimeoutSeconds: 1,
     }).run();
 
-    expect(path.slice(-4)).toEqual([
+    expect(path.slice(-5)).toEqual([
       'RequestApproval',
       'NotifyApprovalOutcome',
       'ReportFailure',
+      'LeaveLaneAfterFailure',
       'PipelineFailed',
     ]);
     expect(description.error).toBe('States.Timeout');
@@ -541,12 +584,13 @@ describe('the pipeline state machine', () => {
           .sendTaskSuccess(token, JSON.stringify({ decision: 'reject', approver: 'ops@example.com' })),
     }).run();
 
-    expect(path.slice(-6)).toEqual([
+    expect(path.slice(-7)).toEqual([
       'RequestApproval',
       'Approved',
       'Rejected',
       'NotifyApprovalOutcome',
       'ReportFailure',
+      'LeaveLaneAfterFailure',
       'PipelineFailed',
     ]);
     expect(description).toMatchObject({

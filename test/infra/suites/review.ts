@@ -199,12 +199,14 @@ describe('notifications (issue 10)', () => {
   });
 
   it('sends the execution’s ARN, name, status, state machine, times, error name and a console link, never its input, output or cause', () => {
-    const { template } = synth();
+    const { template, stack } = synth();
+    const topicArn = JSON.stringify(stack.resolve(stack.pipeline.topic.topicArn));
+    // The notification rule (the lane release rule, infra/lanes.ts, matches the same events).
     const [rule] = Object.values(
       template.findResources('AWS::Events::Rule', {
         Properties: { EventPattern: { source: ['aws.states'] } },
       }),
-    ) as {
+    ).filter((r) => JSON.stringify(r).includes(topicArn)) as {
       Properties: {
         Targets: {
           Input?: unknown;

@@ -93,9 +93,10 @@ describe('approval on the local runtime pieces', () => {
       error: 'ApprovalRejectedError',
       cause: 'Rejected by carol@example.com: not before the freeze ends',
     });
-    expect(statesOf(harness, arn).slice(-3)).toEqual([
+    expect(statesOf(harness, arn).slice(-4)).toEqual([
       'NotifyApprovalOutcome',
       'ReportFailure',
+      'LeaveLaneAfterFailure',
       'PipelineFailed',
     ]);
     expect(notices.map((n) => n.to)).toEqual([['pat@example.com'], ['team@example.com']]);
@@ -136,9 +137,10 @@ describe('approval on the local runtime pieces', () => {
     const record = await readApprovalRecord(harness.s3.client, harness.s3.bucket, link!.id);
 
     expect(final).toMatchObject({ status: 'FAILED', error: 'States.Timeout' });
-    expect(statesOf(harness, arn).slice(-3)).toEqual([
+    expect(statesOf(harness, arn).slice(-4)).toEqual([
       'NotifyApprovalOutcome',
       'ReportFailure',
+      'LeaveLaneAfterFailure',
       'PipelineFailed',
     ]);
     expect(notices[0]!.subject).toMatch(/^Production expired: /);

@@ -165,6 +165,10 @@ export async function startApprovalHarness(
         approval((event as { Payload?: unknown }).Payload),
       ),
       [s.RequestApprovalFunctionArn]: asLambda('request-approval', approval),
+      // The lane in parallel mode: nothing waits, nothing is superseded.
+      [s.LaneFunctionArn]: fake('Lane', (input) =>
+        input.action === 'enter' ? { mode: 'parallel', wait: false, supersedes: [] } : { superseded: false },
+      ),
     },
     overrides: { waitTimeOverrides: 0, retryIntervalOverrides: 0 },
   });

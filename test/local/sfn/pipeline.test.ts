@@ -12,6 +12,7 @@ const substitutions: Substitutions = {
   DeployFunctionArn: fakeArn('deploy'),
   CheckDeploymentFunctionArn: fakeArn('check-deployment'),
   RequestApprovalFunctionArn: fakeArn('request-approval'),
+  LaneFunctionArn: fakeArn('lane'),
   RunnerClusterArn: 'arn:aws:ecs:local:000000000000:cluster/fake',
   RunnerTaskDefinitionArn: 'arn:aws:ecs:local:000000000000:task-definition/fake-runner:1',
   PublisherTaskDefinitionArn: 'arn:aws:ecs:local:000000000000:task-definition/fake-publisher:1',
@@ -78,6 +79,11 @@ describe('the rendered pipeline on the local engine, with fake tasks', () => {
       [substitutions.CheckDeploymentFunctionArn]: async () => {
         throw new Error('fake CheckDeployment must not be reached');
       },
+      // The lane: parallel mode (nothing waits, nothing is superseded), as for a branch without a lane.
+      [substitutions.LaneFunctionArn]: async (input) =>
+        (input as { action: string }).action === 'enter'
+          ? { mode: 'parallel', wait: false, supersedes: [] }
+          : { superseded: false },
       'arn:aws:states:::lambda:invoke.waitForTaskToken': async () => {
         throw new Error('fake RequestApproval must not be reached');
       },
@@ -95,11 +101,16 @@ describe('the rendered pipeline on the local engine, with fake tasks', () => {
       'PushReceived',
       'ReportPending',
       'FetchSource',
+      'EnterLane',
+      'MustWaitInLane',
       'Build',
       'Test',
       'PublishImage',
+      'CheckLaneBeforeStaging',
+      'SupersededBeforeStaging',
       'DeployStaging',
       'ReportFailure',
+      'LeaveLaneAfterFailure',
       'PipelineFailed',
     ]);
     expect(final).toMatchObject({ status: 'FAILED', error: 'DeploymentFailedError' });

@@ -123,6 +123,19 @@ describe('reportStatus', () => {
     expect(text.endsWith(`(image sha256:${'d'.repeat(12)})`)).toBe(true);
   });
 
+  it('names the newer push and its execution when a newer push of the branch superseded this one', () => {
+    const text = describeStatus('superseded', undefined, {
+      lane: {
+        superseded: true,
+        supersededBy: { execution: 'github-delivery-2', executionArn: 'arn:x', commit: 'b'.repeat(40) },
+      },
+    });
+
+    expect(text).toBe(
+      'Superseded by a newer push of this branch: commit bbbbbbbbbbbb, execution github-delivery-2',
+    );
+  });
+
   it('says which environment already runs a newer commit when a push is superseded', () => {
     const text = describeStatus('superseded', undefined, {
       staging: { outcome: 'Superseded', supersededBy: 'f'.repeat(40) },
