@@ -80,12 +80,14 @@ export function localRequestApproval(options: LocalApprovalOptions): (event: unk
 }
 
 /**
- * `GET /approvals/{id}` and `POST /approvals/{id}` for the local server, running the approval API
- * Lambda handler on API Gateway events as on AWS, with Step Functions reached through its local
- * endpoint by the real SDK.
+ * `GET /approvals/{id}` and `POST /approvals/{id}` with the approval API's middy handler in this
+ * process, for tests that bring their own stand-ins. The local runtime runs the function's bundle
+ * in a worker instead (`approvalApiRoutes(lambdas.approvalApi)`).
  */
 export function localApprovalRoutes(
-  options: Pick<LocalApprovalOptions, 'dataDir' | 's3' | 'bucket' | 'credentials'> & { sfnEndpoint(): string },
+  options: Pick<LocalApprovalOptions, 'dataDir' | 's3' | 'bucket' | 'credentials'> & {
+    sfnEndpoint(): string;
+  },
 ): LocalRoute[] {
   const sfn = lazy(() => new SFNClient(clientOptions(options.sfnEndpoint(), options.credentials)));
   const handler = createApprovalApiHandler({
@@ -95,7 +97,11 @@ export function localApprovalRoutes(
     signingKey: async () => localApprovalSigningKey(options.dataDir),
     logger: createLogger('stepline-approval-api'),
   });
-  const handle: LocalRoute['handle'] = (event, context) => handler(event, context);
+  return approvalApiRoutes((event, context) => handler(event, context));
+}
+
+/** The HTTP API's two approval routes, both to the approval API function (`handle`). */
+export function approvalApiRoutes(handle: LocalRoute['handle']): LocalRoute[] {
   return [
     { method: 'GET', pattern: '/approvals/{id}', functionName: 'stepline-approval-api', handle },
     { method: 'POST', pattern: '/approvals/{id}', functionName: 'stepline-approval-api', handle },

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { describeRunnerExit } from '#functions/task-stopped/task-stopped.ts';
-import { localApprovalRoutes } from '#local/approvals.ts';
+import { approvalApiRoutes } from '#local/approvals.ts';
 import { type LocalConsole, startLocalConsole } from '#local/console/console.ts';
 import type { ConsoleListenOptions } from '#local/console/server.ts';
 import { ensureLocalCredentials } from '#local/credentials.ts';
@@ -14,8 +14,8 @@ import { registryImageSource } from '#local/ecs/images.ts';
 import { LocalEcs } from '#local/ecs/local-ecs.ts';
 import { ecsRunTaskHandler, registerRunnerTaskDefinitions } from '#local/ecs/run-task.ts';
 import { bundleRunner } from '#local/ecs/runner-bundle.ts';
-import { releaseLanesOnExecutionEnd } from '#local/lane-release.ts';
 import { localLambdas } from '#local/lambdas.ts';
+import { releaseLanesOnExecutionEnd } from '#local/lane-release.ts';
 import { writeRegistryAuthFile } from '#local/registry/auth.ts';
 import { startLocalRegistry } from '#local/registry/server.ts';
 import { publisherTaskEnv } from '#local/registry/task-env.ts';
@@ -144,7 +144,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       // Pulls from the local registry need its token, as pulls from ECR do.
       images: registryImageSource({
         auth: (host) =>
-          host === registry.host ? { kind: 'basic', username: 'AWS', password: registry.password } : undefined,
+          host === registry.host
+            ? { kind: 'basic', username: 'AWS', password: registry.password }
+            : undefined,
       }),
       runnerPath,
       registryAuthFile: await writeRegistryAuthFile(
@@ -195,6 +197,7 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         approvalBaseUrl: () => approvalBaseUrl,
       },
       credentials: () => localCredentials,
+      logger: options.logger,
     });
     closers.unshift(() => lambdas.close());
     engine = new LocalStepFunctions({
@@ -216,7 +219,11 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     });
     const running = engine;
     closers.unshift(() => running.close());
-    const api = await startSfnApiServer(engine, { host: '127.0.0.1', port: 0, credentials: localCredentials });
+    const api = await startSfnApiServer(engine, {
+      host: '127.0.0.1',
+      port: 0,
+      credentials: localCredentials,
+    });
     sfnEndpoint = api.url;
     closers.unshift(() => api.close());
     // Once the lane function can reach Step Functions (it answers queued runs' tokens).
@@ -249,13 +256,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       stateMachineArn: engine.stateMachineArn,
       resolveSecret: options.resolveSecret ?? localSecretResolver(),
       logger: createLogger('stepline-webhook'),
-      routes: localApprovalRoutes({
-        dataDir,
-        s3: localS3Client(s3.endpoint, localCredentials),
-        bucket,
-        sfnEndpoint: () => sfnEndpoint,
-        credentials: localCredentials,
-      }),
+      // The approval API's bundle in its worker, as the HTTP API's integration invokes it.
+      routes: approvalApiRoutes((event) => lambdas.approvalApi(event)),
     });
     closers.unshift(() => webhook.close());
     const webhookUrl = webhook.url;
