@@ -1,4 +1,5 @@
-import { lstat, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
@@ -287,6 +288,9 @@ async function executeStage(
         break;
       }
     }
+    // What the commands left running ends before the runner reads and packs the workspace, so
+    // nothing can swap a file under it (a report for a symlink, an artifact mid-pack).
+    killAllProcessGroups();
     const commandsMs = commands.reduce((sum, c) => sum + c.durationMs, 0);
 
     let tests: StageResult['tests'];
@@ -386,6 +390,19 @@ export function commandEnv(
   };
 }
 
+/**
+ * Reads a file the commands wrote, never through a symlink: the runner may be root, the commands
+ * the build user, and a report linked to `/etc/shadow` or the data directory must not be read.
+ */
+async function readOwnFile(path: string): Promise<string> {
+  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    return await handle.readFile('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
 async function readReports(
   workdir: string,
   globs: readonly string[],
@@ -394,7 +411,13 @@ async function readReports(
   const files = await findFiles(workdir, globs);
   let summary: JUnitSummary = emptyJUnitSummary();
   for (const file of files) {
-    const xml = await readFile(join(workdir, file.path), 'utf8');
+    let xml: string;
+    try {
+      xml = await readOwnFile(join(workdir, file.path));
+    } catch (error) {
+      log.line(`stepline: warning: skipped report ${file.path}: ${describe(error)}`);
+      continue;
+    }
     try {
       summary = mergeJUnit(summary, parseJUnit(xml));
     } catch (error) {

@@ -266,6 +266,38 @@ describe('a runner that is not root', () => {
   );
 });
 
+describe('the runner reading what the commands wrote', () => {
+  it('does not follow a report symlinked to a file outside the workspace', async () => {
+    const secretReport = join(dataDir, 'private-report.xml');
+    await writeFile(
+      secretReport,
+      '<testsuite name="s" tests="1" failures="1"><testcase name="private-test-name"><failure message="private"/></testcase></testsuite>',
+      { mode: 0o600 },
+    );
+    const run = newRun();
+    await putSource(s3.client, s3.bucket, run, { 'README.md': 'hello\n' });
+    await putConfig(s3.client, s3.bucket, run, {
+      build: { commands: ['true'] },
+      test: {
+        commands: [`mkdir -p reports && ln -s ${secretReport} reports/junit.xml`],
+        reports: ['reports/junit.xml'],
+      },
+    });
+    const lines: string[] = [];
+    const sfn = fakeSfn();
+
+    await runStage(
+      stageInput(run, 'test'),
+      runnerDeps(s3.client, s3.bucket, sfn.sfn, await tempWorkdir(), lines),
+    );
+
+    const output = lines.join('\n');
+    expect(output).toMatch(/skipped report reports\/junit.xml: .*ELOOP/);
+    expect(output).not.toContain('private-test-name');
+    expect(JSON.stringify(sfn.sent)).not.toContain('private-test-name');
+  });
+});
+
 describe('the build user', () => {
   it.skipIf(!root)('refuses a workdir it cannot reach, naming it and what to change', async () => {
     const hidden = await mkdtemp(join(tmpdir(), 'stepline-private-'));
