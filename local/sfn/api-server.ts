@@ -39,6 +39,14 @@ const GetExecutionHistory = ExecutionRequest.extend({
   includeExecutionData: z.boolean().optional(),
 });
 const StopExecution = ExecutionRequest.extend({ error: z.string().optional(), cause: z.string().optional() });
+const RedriveExecution = ExecutionRequest.extend({
+  clientToken: z
+    .string()
+    .min(1)
+    .max(64)
+    .regex(/^[!-~]+$/)
+    .optional(),
+});
 const SendTaskSuccess = z.object({ taskToken: z.string().min(1), output: z.string() });
 const SendTaskFailure = z.object({
   taskToken: z.string().min(1),
@@ -96,7 +104,10 @@ async function dispatch(engine: LocalStepFunctions, operation: string, body: unk
         outputDetails: d.output === undefined ? undefined : { included: true },
         error: d.error,
         cause: d.cause,
-        redriveCount: 0,
+        redriveCount: d.redriveCount,
+        redriveDate: d.redriveDate && epochSeconds(d.redriveDate),
+        redriveStatus: d.redriveStatus,
+        redriveStatusReason: d.redriveStatusReason,
       });
     }
     case 'ListExecutions': {
@@ -113,6 +124,7 @@ async function dispatch(engine: LocalStepFunctions, operation: string, body: unk
             ...item,
             startDate: epochSeconds(item.startDate),
             stopDate: item.stopDate && epochSeconds(item.stopDate),
+            redriveDate: item.redriveDate && epochSeconds(item.redriveDate),
           }),
         ),
         nextToken: page.nextToken,
@@ -122,6 +134,11 @@ async function dispatch(engine: LocalStepFunctions, operation: string, body: unk
       const { executionArn, ...request } = parse(GetExecutionHistory, body);
       const page = engine.getExecutionHistory(executionArn, request);
       return withoutUndefined({ events: page.events.map(wireEvent), nextToken: page.nextToken });
+    }
+    case 'RedriveExecution': {
+      const { executionArn, clientToken } = parse(RedriveExecution, body);
+      const { redriveDate } = await engine.redriveExecution(executionArn, { clientToken });
+      return { redriveDate: epochSeconds(redriveDate) };
     }
     case 'StopExecution': {
       const { executionArn, ...request } = parse(StopExecution, body);

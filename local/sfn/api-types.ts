@@ -82,13 +82,33 @@ export interface ExecutionDescription {
   output?: string;
   error?: string;
   cause?: string;
+  /** How many times it was redriven (0 if never). */
+  redriveCount: number;
+  /** When it was last redriven. */
+  redriveDate?: Date;
+  /** Whether `RedriveExecution` would accept it now. */
+  redriveStatus: 'REDRIVABLE' | 'NOT_REDRIVABLE';
+  /** Why not, when `NOT_REDRIVABLE` (AWS's words, e.g. `Execution is SUCCEEDED and cannot be redriven`). */
+  redriveStatusReason?: string;
 }
 
 /** One item of `ListExecutions`. */
 export type ExecutionListItem = Pick<
   ExecutionDescription,
-  'executionArn' | 'stateMachineArn' | 'name' | 'status' | 'startDate' | 'stopDate'
+  | 'executionArn'
+  | 'stateMachineArn'
+  | 'name'
+  | 'status'
+  | 'startDate'
+  | 'stopDate'
+  | 'redriveCount'
+  | 'redriveDate'
 >;
+
+/** `RedriveExecution`'s answer. */
+export interface RedriveExecutionResult {
+  redriveDate: Date;
+}
 
 export interface StartExecutionResult {
   executionArn: string;

@@ -60,10 +60,15 @@ export function parseDefinition(definitionText: string): Record<string, unknown>
   return definition;
 }
 
-/** Compiles a parsed definition for the library, with a handler for every Task state's resource. */
+/**
+ * Compiles a parsed definition for the library, with a handler for every Task state's resource.
+ * `validated: true` skips the library's validation, for a definition derived from one that passed it
+ * (a redrive's, whose states before its `StartAt` are unreachable).
+ */
 export function compileDefinition(
   definition: Record<string, unknown>,
   tasks: Record<string, TaskHandler>,
+  options: { validated?: boolean } = {},
 ): CompiledDefinition {
   const taskSpecs = new Map<string, TaskSpec>();
   const waitStates: string[] = [];
@@ -106,7 +111,7 @@ export function compileDefinition(
     forLibrary.TimeoutSeconds = maxTimerSeconds;
   // Local resources carry region "local", which the ARN check would refuse.
   const machine = new StateMachine(forLibrary as unknown as StateMachineDefinition, {
-    validationOptions: { checkArn: false },
+    validationOptions: options.validated ? { noValidate: true } : { checkArn: false },
   });
   return { definition, machine, taskSpecs, waitStates, retryStates };
 }

@@ -13,6 +13,7 @@ import type {
   ExecutionListItem,
   LocalStepFunctionsOptions,
   LocalStepFunctionsOverrides,
+  RedriveExecutionResult,
   StartExecutionResult,
 } from './api-types.ts';
 import { silentLogger } from './api-types.ts';
@@ -22,7 +23,12 @@ import {
   libraryTimeOverrides,
   parseDefinition,
 } from './definition.ts';
-import { ExecutionAlreadyExistsError, ExecutionDoesNotExistError, ValidationError } from './errors.ts';
+import {
+  ExecutionAlreadyExistsError,
+  ExecutionDoesNotExistError,
+  ExecutionNotRedrivableError,
+  ValidationError,
+} from './errors.ts';
 import { withoutExecutionData } from './history.ts';
 import {
   type ExecutionFinal,
@@ -32,6 +38,7 @@ import {
 } from './history-recorder.ts';
 import { assertWithinPayloadLimit } from './payload-limits.ts';
 import { engineStarted, engineStopped, recoverStaleExecutions, runtimeStoppedError } from './recovery.ts';
+import { notRedrivableReason, restartPoint } from './redrive.ts';
 import { defer, type JsonValue, type RunningExecution, type StopRequest } from './running-execution.ts';
 import {
   executionClosedError,
@@ -47,6 +54,7 @@ import {
   listStoredExecutions,
   readHistory,
   readStoredExecution,
+  repairHistoryTail,
   type StoredExecution,
   writeStoredExecution,
 } from './store.ts';
@@ -68,6 +76,7 @@ export type {
   ExecutionListItem,
   LocalStepFunctionsOptions,
   LocalStepFunctionsOverrides,
+  RedriveExecutionResult,
   StartExecutionResult,
   TaskContext,
   TaskHandler,
@@ -79,7 +88,7 @@ export { runtimeError } from './states-errors.ts';
 export { newTaskToken } from './task-tokens.ts';
 export { validateExecutionName } from './validation.ts';
 
-function toDescription(record: StoredExecution): ExecutionDescription {
+function listItemOf(record: StoredExecution): ExecutionListItem {
   return {
     executionArn: record.executionArn,
     stateMachineArn: record.stateMachineArn,
@@ -87,10 +96,8 @@ function toDescription(record: StoredExecution): ExecutionDescription {
     status: record.status,
     startDate: new Date(record.startDate),
     ...(record.stopDate === undefined ? {} : { stopDate: new Date(record.stopDate) }),
-    input: record.input,
-    ...(record.output === undefined ? {} : { output: record.output }),
-    ...(record.error === undefined ? {} : { error: record.error }),
-    ...(record.cause === undefined ? {} : { cause: record.cause }),
+    redriveCount: record.redriveCount ?? 0,
+    ...(record.redriveDate === undefined ? {} : { redriveDate: new Date(record.redriveDate) }),
   };
 }
 
@@ -122,6 +129,11 @@ export class LocalStepFunctions extends EventEmitter<{
   private readonly history: HistoryRecorder;
   private readonly historyLimit: number;
   private readonly tasks: TaskRunner;
+  private readonly taskHandlers: LocalStepFunctionsOptions['tasks'];
+  /** The definition compiled with each top-level state as `StartAt`, for redrives. */
+  private readonly redriveMachines = new Map<string, CompiledDefinition>();
+  /** Executions this engine's recovery found left RUNNING by a runtime that is gone. */
+  private readonly recovered: StoredExecution[];
   private closed = false;
 
   constructor(options: LocalStepFunctionsOptions) {
@@ -134,6 +146,7 @@ export class LocalStepFunctions extends EventEmitter<{
     this.roleArn = `arn:aws:iam::${this.accountId}:role/${this.stateMachineName}-local`;
     this.overrides = options.overrides ?? {};
     this.logger = options.logger ?? silentLogger;
+    this.taskHandlers = options.tasks;
     this.compiled = compileDefinition(parseDefinition(options.definition), options.tasks);
     this.machine = this.compiled.machine;
     this.historyLimit = this.overrides.historyEventLimit ?? maxHistoryEvents;
@@ -149,7 +162,7 @@ export class LocalStepFunctions extends EventEmitter<{
 
     ensureStore(this.dataDir);
     engineStarted(this.engineId);
-    recoverStaleExecutions(this.dataDir, this.logger);
+    this.recovered = recoverStaleExecutions(this.dataDir, this.logger);
   }
 
   /** ARN of execution `name` of this state machine. */
@@ -187,9 +200,123 @@ export class LocalStepFunctions extends EventEmitter<{
       throw new ExecutionAlreadyExistsError(`Execution Already Exists: '${executionArn}'`);
 
     const startDate = new Date();
-    const execution: RunningExecution = {
-      name,
+    const execution = this.newRunningExecution(name, inputText, startDate);
+    this.running.set(name, execution);
+    try {
+      writeStoredExecution(this.dataDir, this.recordOf(execution, { status: 'RUNNING' }));
+      this.history.executionStarted(execution, this.roleArn);
+    } catch (error) {
+      this.running.delete(name);
+      throw error;
+    }
+    this.logger.info('execution started', { executionArn });
+    this.launch(execution, this.compiled, input);
+    return { executionArn, startDate, alreadyStarted: false };
+  }
+
+  /**
+   * `RedriveExecution`: restarts a FAILED, TIMED_OUT or ABORTED execution (stopped less than 14 days
+   * ago) at the state where it stopped, with that state's original input, under the same name and
+   * ARN. The history goes on: `ExecutionRedriven` (with the new `redriveCount`), then the rerun. A
+   * `clientToken` of one of the last 10 redrives returns that redrive again. Anything else is
+   * `ExecutionNotRedrivable`, with AWS's reason.
+   */
+  async redriveExecution(
+    executionArn: string,
+    request: { clientToken?: string | undefined } = {},
+  ): Promise<RedriveExecutionResult> {
+    if (this.closed) throw new Error('this LocalStepFunctions engine is closed');
+    const name = this.executionNameOf(executionArn);
+    const record = readStoredExecution(this.dataDir, name);
+    if (!record) throw new ExecutionDoesNotExistError(`Execution Does Not Exist: '${executionArn}'`);
+    const earlier = request.clientToken
+      ? record.redriveClientTokens?.find((used) => used.token === request.clientToken)
+      : undefined;
+    if (earlier) return { redriveDate: new Date(earlier.redriveDate) };
+    if (this.running.has(name))
+      throw new ExecutionNotRedrivableError('Execution is RUNNING and cannot be redriven');
+    const warn = (message: string) => this.logger.warn(message);
+    const torn = repairHistoryTail(this.dataDir, name);
+    if (torn !== undefined) warn(`removed a torn last line from the history of execution "${name}"`);
+    const history = readHistory(this.dataDir, name, warn);
+    const redriveDate = new Date();
+    const reason = notRedrivableReason(record, history.length, this.historyLimit, redriveDate);
+    if (reason) throw new ExecutionNotRedrivableError(reason);
+
+    const point = restartPoint(this.compiled.definition, history, record.input);
+    const compiled = this.compiledFrom(point.stateName);
+    const execution = this.newRunningExecution(name, record.input, new Date(record.startDate));
+    execution.lastEventId = history.at(-1)?.id ?? 0;
+    execution.redriveCount = (record.redriveCount ?? 0) + 1;
+    execution.redriveDate = redriveDate;
+    execution.redriveClientTokens = [
+      ...(record.redriveClientTokens ?? []),
+      ...(request.clientToken
+        ? [{ token: request.clientToken, redriveDate: redriveDate.toISOString() }]
+        : []),
+    ].slice(-10);
+    this.running.set(name, execution);
+    try {
+      writeStoredExecution(this.dataDir, this.recordOf(execution, { status: 'RUNNING' }));
+      this.history.record(execution, {
+        type: 'ExecutionRedriven',
+        executionRedrivenEventDetails: { redriveCount: execution.redriveCount },
+      });
+    } catch (error) {
+      this.running.delete(name);
+      throw error;
+    }
+    this.logger.info('execution redriven', {
       executionArn,
+      redriveCount: execution.redriveCount,
+      from: point.stateName,
+    });
+    this.launch(execution, compiled, point.input);
+    return { redriveDate };
+  }
+
+  /**
+   * Redrives the executions this engine's start found left RUNNING by a runtime that is gone (and
+   * marked FAILED with `Stepline.RuntimeStopped`) whose unfinished state passes `select`, e.g. those
+   * that waited in `RequestApproval`: the state runs again, with a new task token. Returns their ARNs.
+   */
+  async redriveRecovered(
+    select: (stop: { executionArn: string; stateName: string }) => boolean,
+  ): Promise<string[]> {
+    const redriven: string[] = [];
+    for (const record of this.recovered.splice(0)) {
+      const history = readHistory(this.dataDir, record.name, (message) => this.logger.warn(message));
+      const { stateName } = restartPoint(this.compiled.definition, history, record.input);
+      if (!select({ executionArn: record.executionArn, stateName })) continue;
+      try {
+        await this.redriveExecution(record.executionArn);
+        redriven.push(record.executionArn);
+      } catch (error) {
+        this.logger.error('cannot redrive an execution a stopped runtime left', {
+          executionArn: record.executionArn,
+          error: String(error),
+        });
+      }
+    }
+    return redriven;
+  }
+
+  private compiledFrom(stateName: string): CompiledDefinition {
+    if (stateName === this.compiled.definition.StartAt) return this.compiled;
+    let compiled = this.redriveMachines.get(stateName);
+    if (!compiled) {
+      compiled = compileDefinition({ ...this.compiled.definition, StartAt: stateName }, this.taskHandlers, {
+        validated: true,
+      });
+      this.redriveMachines.set(stateName, compiled);
+    }
+    return compiled;
+  }
+
+  private newRunningExecution(name: string, inputText: string, startDate: Date): RunningExecution {
+    return {
+      name,
+      executionArn: this.executionArnOf(name),
       input: inputText,
       startDate,
       placeholder: newTokenPlaceholder(),
@@ -200,35 +327,31 @@ export class LocalStepFunctions extends EventEmitter<{
       stateInputs: new Map(),
       eventsDrained: Promise.resolve(),
       done: defer<ExecutionDescription>(),
+      redriveCount: 0,
     };
-    this.running.set(name, execution);
-    try {
-      writeStoredExecution(this.dataDir, this.recordOf(execution, { status: 'RUNNING' }));
-      this.history.executionStarted(execution, this.roleArn);
-    } catch (error) {
-      this.running.delete(name);
-      throw error;
-    }
-    this.logger.info('execution started', { executionArn });
+  }
 
-    const run = this.machine.run(input, {
+  /** Runs `compiled` (the definition, or it from a redrive's state) on `input` for `execution`. */
+  private launch(execution: RunningExecution, compiled: CompiledDefinition, input: JsonValue): void {
+    const run = compiled.machine.run(input, {
       overrides: {
         taskResourceLocalHandlers: Object.fromEntries(
-          [...this.compiled.taskSpecs.values()].map((spec) => [
+          [...compiled.taskSpecs.values()].map((spec) => [
             spec.stateName,
             (taskInput: JsonValue) => this.tasks.run(execution, spec, taskInput),
           ]),
         ),
-        ...libraryTimeOverrides(this.compiled, this.overrides),
+        ...libraryTimeOverrides(compiled, this.overrides),
       },
       context: {
         Execution: {
-          Id: executionArn,
-          Name: name,
-          StartTime: startDate.toISOString(),
-          Input: input,
+          Id: execution.executionArn,
+          Name: execution.name,
+          StartTime: execution.startDate.toISOString(),
+          Input: JSON.parse(execution.input) as JsonValue,
           RoleArn: this.roleArn,
-          RedriveCount: 0,
+          RedriveCount: execution.redriveCount,
+          ...(execution.redriveDate ? { RedriveTime: execution.redriveDate.toISOString() } : {}),
         },
         StateMachine: { Id: this.stateMachineArn, Name: this.stateMachineName },
         Task: { Token: execution.placeholder },
@@ -242,11 +365,13 @@ export class LocalStepFunctions extends EventEmitter<{
             this.failOnDataLimit(closing, message),
           );
       } catch (error) {
-        this.logger.error('reading the execution events failed', { executionArn, error: String(error) });
+        this.logger.error('reading the execution events failed', {
+          executionArn: execution.executionArn,
+          error: String(error),
+        });
       }
     })();
     void this.settle(execution, run.result);
-    return { executionArn, startDate, alreadyStarted: false };
   }
 
   /** `DescribeExecution`: any execution in the store, including earlier lives and other processes. */
@@ -254,7 +379,7 @@ export class LocalStepFunctions extends EventEmitter<{
     const name = this.executionNameOf(executionArn);
     const record = readStoredExecution(this.dataDir, name);
     if (!record) throw new ExecutionDoesNotExistError(`Execution Does Not Exist: '${executionArn}'`);
-    return toDescription(record);
+    return this.describeRecord(record);
   }
 
   /** `ListExecutions`, newest first. */
@@ -277,16 +402,7 @@ export class LocalStepFunctions extends EventEmitter<{
     );
     const { page, ...rest } = paginate(records, request.maxResults, request.nextToken);
     return {
-      executions: page.map((record) => {
-        const {
-          input: _input,
-          output: _output,
-          error: _error,
-          cause: _cause,
-          ...item
-        } = toDescription(record);
-        return item;
-      }),
+      executions: page.map(listItemOf),
       ...rest,
     };
   }
@@ -407,6 +523,32 @@ export class LocalStepFunctions extends EventEmitter<{
       ...(final.stopDate === undefined ? {} : { stopDate: final.stopDate.toISOString() }),
       ownerPid: process.pid,
       ownerId: this.engineId,
+      ...(execution.redriveCount === 0 ? {} : { redriveCount: execution.redriveCount }),
+      ...(execution.redriveDate === undefined ? {} : { redriveDate: execution.redriveDate.toISOString() }),
+      ...(execution.redriveClientTokens === undefined
+        ? {}
+        : { redriveClientTokens: execution.redriveClientTokens }),
+    };
+  }
+
+  /** A record as `DescribeExecution` answers it, with whether it can be redriven now. */
+  private describeRecord(record: StoredExecution): ExecutionDescription {
+    const needsHistory = record.status !== 'RUNNING' && record.status !== 'SUCCEEDED';
+    let events = 0;
+    try {
+      if (needsHistory) events = readHistory(this.dataDir, record.name, () => {}).length;
+    } catch {
+      // An unreadable history (a broken disk) leaves redriveExecution to report it; describing goes on.
+    }
+    const reason = notRedrivableReason(record, events, this.historyLimit, new Date());
+    return {
+      ...listItemOf(record),
+      input: record.input,
+      ...(record.output === undefined ? {} : { output: record.output }),
+      ...(record.error === undefined ? {} : { error: record.error }),
+      ...(record.cause === undefined ? {} : { cause: record.cause }),
+      redriveStatus: reason === undefined ? 'REDRIVABLE' : 'NOT_REDRIVABLE',
+      ...(reason === undefined ? {} : { redriveStatusReason: reason }),
     };
   }
 
@@ -463,7 +605,7 @@ export class LocalStepFunctions extends EventEmitter<{
     } finally {
       this.running.delete(execution.name);
       execution.done.resolve(
-        toDescription(this.recordOf(execution, { ...final, stopDate: stopDate ?? new Date() })),
+        this.describeRecord(this.recordOf(execution, { ...final, stopDate: stopDate ?? new Date() })),
       );
     }
   }

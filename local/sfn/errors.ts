@@ -43,3 +43,7 @@ export class TaskTimedOutError extends SfnApiError {
 export class ValidationError extends SfnApiError {
   override name = 'ValidationException' as const;
 }
+/** `RedriveExecution` of an execution that cannot be redriven (RUNNING, SUCCEEDED, too old, …). */
+export class ExecutionNotRedrivableError extends SfnApiError {
+  override name = 'ExecutionNotRedrivable' as const;
+}

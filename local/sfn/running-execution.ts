@@ -64,4 +64,8 @@ export type RunningExecution = {
   historyLimitReached?: boolean;
   eventsDrained: Promise<void>;
   done: Deferred<ExecutionDescription>;
+  /** 0, or how many times it was redriven; this life is the last of them. */
+  redriveCount: number;
+  redriveDate?: Date;
+  redriveClientTokens?: Array<{ token: string; redriveDate: string }>;
 };

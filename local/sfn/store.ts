@@ -55,6 +55,12 @@ export const StoredExecution = z.object({
   ownerPid: z.number().int(),
   /** Id of the engine instance that runs (or ran) it; a new engine in the same process has another. */
   ownerId: z.string(),
+  /** How many times it was redriven (`RedriveExecution`); absent means 0. */
+  redriveCount: z.number().int().nonnegative().optional(),
+  /** When it was last redriven. */
+  redriveDate: z.iso.datetime().optional(),
+  /** The client tokens of its last 10 redrives, for `RedriveExecution`'s idempotency. */
+  redriveClientTokens: z.array(z.object({ token: z.string(), redriveDate: z.iso.datetime() })).optional(),
 });
 export type StoredExecution = z.infer<typeof StoredExecution>;
 
