@@ -1,7 +1,9 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { apiGatewayIntegration } from '#local/lambda/api-gateway.ts';
 import { bundleBootstrap, bundleLambda } from '#local/lambda/bundles.ts';
 import { type LambdaInvocationError, LocalLambdaFunction } from '#local/lambda/local-function.ts';
 import { type LambdaCompute, lambdaCompute } from '#shared/compute.ts';
@@ -133,6 +135,23 @@ describe('a local Lambda function', () => {
     await Promise.all(running);
     // Two workers served the two at once; both stay warm.
     expect(fn.warm).toBe(2);
+  });
+});
+
+describe('a local function behind the API Gateway stand-in', () => {
+  it('answers what the function returns, and 500 Internal Server Error when the invocation fails', async () => {
+    const fn = fixture({ timeoutSeconds: 1 });
+    const integration = apiGatewayIntegration(fn);
+    const event = (body: object) => body as unknown as APIGatewayProxyEventV2;
+
+    expect(await integration(event({}))).toMatchObject({ calls: 1, greeting: 'hello' });
+    const failed = await integration(event({ throw: { name: 'TypeError', message: 'boom' } }));
+    expect(failed).toEqual({
+      statusCode: 500,
+      headers: { 'content-type': 'application/json' },
+      body: '{"message":"Internal Server Error"}',
+    });
+    expect(await integration(event({ hang: true }))).toMatchObject({ statusCode: 500 });
   });
 });
 
