@@ -242,6 +242,7 @@ const outcomeText: Record<string, string> = {
   succeeded: 'succeeded',
   failed: 'failed',
   caught: 'caught error',
+  cancelled: 'cancelled (the execution was stopped)',
 };
 
 function StatePanel({ detail, state }: { detail: ExecutionDetail; state: string | null }) {
@@ -438,6 +439,8 @@ function Logs({
   const withLogs = [...new Set(detail.visits.filter((v) => v.hasLog).map((v) => v.name))];
   const [chosen, setChosen] = useState<string | null>(null);
   const state = chosen ?? (preferred && withLogs.includes(preferred) ? preferred : (withLogs.at(-1) ?? null));
+  // A state run again (a loop, a retry, a redrive) writes its log again: read it anew.
+  const visitsOfState = detail.visits.filter((v) => v.name === state).length;
   const [text, setText] = useState('');
   const [live, setLive] = useState(false);
   const pre = useRef<HTMLPreElement>(null);
@@ -466,7 +469,7 @@ function Logs({
       },
     );
     return () => controller.abort();
-  }, [name, state]);
+  }, [name, state, visitsOfState]);
   useEffect(() => {
     const element = pre.current;
     if (element && stick.current) element.scrollTop = element.scrollHeight;

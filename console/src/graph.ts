@@ -6,6 +6,7 @@ const outcomeLabels: Record<StateOutcome, string> = {
   succeeded: 'Succeeded',
   failed: 'Failed',
   caught: 'Caught error',
+  cancelled: 'Cancelled',
   notReached: 'Not reached',
 };
 
@@ -83,7 +84,7 @@ export function Graph({
       </svg>
     </div>
     <ul class="legend" aria-label="Legend">
-      ${(['running', 'succeeded', 'failed', 'caught', 'notReached'] as const).map(
+      ${(['running', 'succeeded', 'failed', 'caught', 'cancelled', 'notReached'] as const).map(
         (outcome) => html`<li><span class=${`swatch node-${outcome}`}></span>${outcomeLabels[outcome]}</li>`,
       )}
     </ul>

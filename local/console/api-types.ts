@@ -40,8 +40,11 @@ export interface CostEstimate {
   parts: { name: string; usd: number; formatted: string }[];
 }
 
-/** How a state's last visit went, as the graph colours it. */
-export type StateOutcome = 'running' | 'succeeded' | 'failed' | 'caught' | 'notReached';
+/**
+ * How a state's last visit went, as the graph colours it: `caught` failed and went on through its
+ * Catch; `cancelled` was running when the execution was stopped.
+ */
+export type StateOutcome = 'running' | 'succeeded' | 'failed' | 'caught' | 'cancelled' | 'notReached';
 
 /** One visit of a state (a state in a loop is visited several times). */
 export interface StateVisitView {

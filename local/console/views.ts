@@ -101,6 +101,8 @@ export function visitsOf(
   hasLog: (state: string) => boolean,
 ): StateVisitView[] {
   const story = new StoryBuilder();
+  // Visits that were running when the execution was stopped (a redrive may run the state again).
+  const cancelled = new Set<number>();
   // The builder makes one visit per StateEntered: the extras are kept by the same index.
   const extras: {
     input: string | null;
@@ -120,6 +122,8 @@ export function visitsOf(
       last.output = str(info?.output);
       last.exited = true;
     }
+    const running = story.visits.at(-1);
+    if (type === 'ExecutionAborted' && running?.outcome === 'running') cancelled.add(story.visits.length - 1);
     story.add(event);
   }
   return story.visits.map((visit, index) => {
@@ -132,7 +136,12 @@ export function visitsOf(
       exitedAt: visit.exitedAt?.toISOString() ?? null,
       durationMs: visit.durationMs ?? null,
       // A failure the state left through its Catch: the execution went on elsewhere.
-      outcome: visit.outcome === 'failed' && extra.exited && visit.type !== 'Fail' ? 'caught' : visit.outcome,
+      outcome:
+        visit.outcome === 'failed' && extra.exited && visit.type !== 'Fail'
+          ? 'caught'
+          : visit.outcome === 'failed' && cancelled.has(index)
+            ? 'cancelled'
+            : visit.outcome,
       retries: visit.retries,
       input: redactTokens(extra.input),
       output: redactTokens(extra.output),
