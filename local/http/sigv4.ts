@@ -79,7 +79,7 @@ const presignParams = [
 ];
 
 /** SHA-256 (and HMAC-SHA-256 with a key) in the shape `@smithy/signature-v4` takes. */
-class NodeSha256 {
+export class NodeSha256 {
   #hash: ReturnType<typeof createHash> | ReturnType<typeof createHmac>;
   constructor(secret?: string | ArrayBuffer | ArrayBufferView) {
     this.#hash = secret === undefined ? createHash('sha256') : createHmac('sha256', toBuffer(secret));

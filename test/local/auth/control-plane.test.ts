@@ -1,5 +1,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
@@ -12,6 +13,7 @@ import {
   SFNClient,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
+import { SignatureV4 } from '@smithy/signature-v4';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   credentialsFile,
@@ -23,6 +25,7 @@ import {
 import { startEcsApiServer } from '#local/ecs/api-server.ts';
 import { registryImageSource } from '#local/ecs/images.ts';
 import { LocalEcs } from '#local/ecs/local-ecs.ts';
+import { NodeSha256 } from '#local/http/sigv4.ts';
 import { type LocalRegistry, startLocalRegistry } from '#local/registry/server.ts';
 import { type LocalSes, startLocalSes } from '#local/ses/server.ts';
 import { startSfnApiServer } from '#local/sfn/api-server.ts';
@@ -166,6 +169,58 @@ describe('the local Step Functions endpoint refuses what is not signed with them
       old.send(new GetExecutionHistoryCommand({ executionArn: engine.executionArnOf('any') })),
     ).rejects.toMatchObject({ name: 'InvalidSignatureException', message: expect.stringMatching(/expired/) });
     old.destroy();
+  });
+
+  it('refuses a signed StartExecution whose body was changed after signing, or whose host was', async () => {
+    const signer = new SignatureV4({
+      credentials,
+      region: 'us-east-1',
+      service: 'states',
+      sha256: NodeSha256,
+    });
+    const url = new URL(sfnUrl);
+    const body = JSON.stringify({
+      stateMachineArn: engine.stateMachineArn,
+      name: 'signed',
+      input: '{"value":1}',
+    });
+    const signed = await signer.sign({
+      method: 'POST',
+      protocol: 'http:',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path: '/',
+      headers: {
+        host: url.host,
+        'content-type': 'application/x-amz-json-1.0',
+        'x-amz-target': 'AWSStepFunctions.StartExecution',
+      },
+      body,
+    });
+    // node:http, since fetch sets Host itself.
+    const send = (sentBody: string, host = url.host) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request(sfnUrl, { method: 'POST', headers: { ...signed.headers, host } }, (res) => {
+          let text = '';
+          res.on('data', (chunk) => {
+            text += chunk;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on('error', reject);
+        req.end(sentBody);
+      });
+
+    const tampered = await send(body.replace('"name":"signed"', '"name":"forged-body"'));
+    const otherHost = await send(body, `localhost:${url.port}`);
+    const intact = await send(body);
+
+    expect(tampered.status).toBe(403);
+    expect(JSON.parse(tampered.body).__type).toBe('InvalidSignatureException');
+    expect(otherHost.status).toBe(403);
+    expect(intact.status).toBe(200);
+    expect(engine.listExecutions({}).executions.map((e) => e.name)).toEqual(['signed']);
+    engine.sendTaskSuccess((await runner.next()).token, '{}');
   });
 
   it.skipIf(!boto3.available)(
