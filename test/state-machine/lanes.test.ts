@@ -2,13 +2,37 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { toLaneInput } from '#functions/lane/create-handler.ts';
 import { storyOf } from '#local/commands/executions.ts';
+import { releaseLanesOnExecutionEnd } from '#local/lane-release.ts';
 import { LocalStepFunctions, type TaskHandler } from '#local/sfn/engine.ts';
 import { localSubstitutions as s } from '#local/substitutions.ts';
 import type { ExecutionModeSetting } from '#shared/deployment-config.ts';
 import { BuildFailedError } from '#shared/errors.ts';
 import { render } from '#state-machines/pipeline.ts';
 import { laneTasks } from './lanes.ts';
+
+const silent = { info: () => {}, warn: () => {}, error: () => {} };
+/** What a Task handler gets beside its input, for calling the lane function directly. */
+const laneContext = {
+  executionArn: 'test',
+  executionName: 'test',
+  stateName: 'test',
+  resource: 'test',
+  signal: new AbortController().signal,
+};
+
+/** The lane input of an execution that never ran in this engine. */
+function pushAndRun(name: string, second: number) {
+  return {
+    push: pushOf('abc0'),
+    run: {
+      name,
+      executionArn: `arn:aws:states:local:000000000000:execution:stepline-pipeline:${name}`,
+      startedAt: new Date(Date.UTC(2020, 0, 1, 0, 0, second)).toISOString(),
+    },
+  };
+}
 
 const ecsRunTask = 'arn:aws:states:::ecs:runTask.waitForTaskToken';
 const lambdaWithToken = 'arn:aws:states:::lambda:invoke.waitForTaskToken';
@@ -143,6 +167,7 @@ function pipeline(executionMode: ExecutionModeSetting, holdBuildOf: string[] = [
       );
     },
     path: (name: string) => storyOf(dataDir, name).map((v) => v.name),
+    lanes,
   };
 }
 
@@ -210,6 +235,34 @@ describe('execution modes in the state machine', () => {
     ]);
 
     expect(older.status).toBe('FAILED');
+    expect(newer.status).toBe('SUCCEEDED');
+  });
+
+  it('lets the waiting push go on when the older run is stopped, through the end-of-execution release', async () => {
+    const p = pipeline('queued', ['older']);
+    releaseLanesOnExecutionEnd(p.engine, (event) => p.lanes.lane(toLaneInput(event), laneContext), silent);
+    const olderArn = await p.start('older');
+    await p.build('older');
+    const newerArn = await p.start('newer');
+    await p.reached('newer', 'WaitInLane');
+
+    await p.engine.stopExecution(olderArn, { error: 'Stepline.Stopped', cause: 'stopped by hand' });
+    const newer = await p.engine.waitForExecution(newerArn);
+
+    expect(p.engine.describeExecution(olderArn).status).toBe('ABORTED');
+    expect(p.path('older')).not.toContain('LeaveLaneAfterFailure');
+    expect(newer.status).toBe('SUCCEEDED');
+  });
+
+  it('releases at start the lane of an execution that is no longer running', async () => {
+    const p = pipeline('queued');
+    // Entered the lane, then the runtime stopped: recovery ended it, and no end event released it.
+    await p.lanes.lane({ action: 'enter', ...pushAndRun('gone', 1) }, laneContext);
+
+    releaseLanesOnExecutionEnd(p.engine, (event) => p.lanes.lane(toLaneInput(event), laneContext), silent);
+    const newer = await p.engine.waitForExecution(await p.start('newer'));
+
+    // Without the release it would wait behind "gone" for good.
     expect(newer.status).toBe('SUCCEEDED');
   });
 
