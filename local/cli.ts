@@ -7,7 +7,7 @@ import { localWebhookSecret } from '#local/secret.ts';
 import { createLogger } from '#shared/logger.ts';
 import { approveCommand } from './commands/approve.ts';
 import { demoCommand } from './commands/demo.ts';
-import { listExecutions, showExecution } from './commands/executions.ts';
+import { listExecutions, redriveCommand, showExecution } from './commands/executions.ts';
 import { metricsCommand } from './commands/metrics.ts';
 import { rollbackCommand } from './commands/rollback.ts';
 import { runCommand } from './commands/run.ts';
@@ -204,6 +204,17 @@ executions
   .option('--json', 'JSON output', false)
   .action((name: string, opts: { data: string; json: boolean }) =>
     exit(showExecution(opts.data, name, write, { json: opts.json })),
+  );
+executions
+  .command('redrive')
+  .description(
+    'redrive a FAILED, TIMED_OUT or ABORTED execution (stopped less than 14 days ago) in the running serve: it goes on from the state where it stopped',
+  )
+  .argument('<name>', 'execution name')
+  .option('--data <dir>', 'data directory', '.stepline')
+  .option('--json', 'JSON output', false)
+  .action((name: string, opts: { data: string; json: boolean }) =>
+    exit(redriveCommand({ dataDir: opts.data, name, json: opts.json, write })),
   );
 
 program

@@ -1,4 +1,13 @@
 import {
+  DescribeExecutionCommand,
+  ExecutionNotRedrivable,
+  RedriveExecutionCommand,
+  SFNClient,
+} from '@aws-sdk/client-sfn';
+import { UsageError } from '#local/config.ts';
+import { readLocalCredentials } from '#local/credentials.ts';
+import { localRegion } from '#local/s3.ts';
+import {
   type LocalHistoryEvent,
   listStoredExecutions,
   readHistory,
@@ -8,6 +17,7 @@ import {
 } from '#local/sfn/store.ts';
 import { estimateExecutionCost } from '#shared/cost/estimate.ts';
 import { describeCost } from '#shared/cost/format.ts';
+import { findRunningRuntime } from './running-runtime.ts';
 import {
   formatDuration,
   indentCause,
@@ -168,4 +178,71 @@ export function formatResults(results: RunResults): string[] {
       `  approval:   ${results.approval.decision === 'approve' ? 'approved' : results.approval.decision} by ${results.approval.approver ?? '?'}${results.approval.comment ? ` ("${results.approval.comment}")` : ''}`,
     );
   return lines.map((line) => printable(line));
+}
+
+export interface RedriveCommandOptions {
+  dataDir: string;
+  name: string;
+  json?: boolean;
+  write: Write;
+}
+
+/**
+ * `stepline executions redrive NAME`: asks the `stepline serve` running on the data directory to
+ * redrive the execution (`RedriveExecution`: it restarts at the state where it stopped, with that
+ * state's input). Exit 0 when it was redriven, 1 when Step Functions refuses (ExecutionNotRedrivable,
+ * with the reason), 2 when there is no such execution or no runtime to run it.
+ */
+export async function redriveCommand(
+  options: RedriveCommandOptions,
+  deps: { findRuntime?: typeof findRunningRuntime } = {},
+): Promise<number> {
+  const { dataDir, name, write } = options;
+  const record = readStoredExecution(dataDir, name);
+  if (!record)
+    throw new UsageError(`no execution named "${name}" in ${dataDir} (see \`stepline executions list\`)`);
+  const runtime = await (deps.findRuntime ?? findRunningRuntime)(dataDir);
+  if (!runtime)
+    throw new UsageError(
+      `no stepline serve is running on ${dataDir}: a redriven execution runs in that process; start it with "npx stepline serve --data ${dataDir}"`,
+    );
+  const sfn = new SFNClient({
+    endpoint: runtime.sfnEndpoint,
+    region: localRegion,
+    credentials: await readLocalCredentials(dataDir),
+    maxAttempts: 1,
+  });
+  try {
+    const { redriveDate } = await sfn.send(
+      new RedriveExecutionCommand({ executionArn: record.executionArn }),
+    );
+    const described = await sfn.send(new DescribeExecutionCommand({ executionArn: record.executionArn }));
+    if (options.json)
+      write(
+        JSON.stringify(
+          {
+            name,
+            executionArn: record.executionArn,
+            status: described.status,
+            redriveCount: described.redriveCount,
+            redriveDate: redriveDate?.toISOString(),
+          },
+          null,
+          2,
+        ),
+      );
+    else
+      write(
+        printable(
+          `redriven ${name} (redrive ${described.redriveCount ?? '?'}, ${redriveDate?.toISOString() ?? ''}): it goes on from where it stopped; follow it with \`stepline executions show ${name}\``,
+        ),
+      );
+    return 0;
+  } catch (error) {
+    if (!(error instanceof ExecutionNotRedrivable)) throw error;
+    write(printable(`cannot redrive ${name}: ${error.message}`));
+    return 1;
+  } finally {
+    sfn.destroy();
+  }
 }
