@@ -78,7 +78,12 @@ interface Held {
  * The real ASL with fake steps and the real lane function. Build is held for executions named in
  * `holdBuildOf` until the test lets it end; every other step succeeds at once; approvals approve.
  */
-function pipeline(executionMode: ExecutionModeSetting, holdBuildOf: string[] = []) {
+function pipeline(
+  executionMode: ExecutionModeSetting,
+  holdBuildOf: string[] = [],
+  /** Executions whose approval nobody gives (it times out after a second). */
+  ignoreApprovalOf: string[] = [],
+) {
   const dataDir = mkdtempSync(join(tmpdir(), 'stepline-lanes-'));
   dirs.push(dataDir);
   let engine!: LocalStepFunctions;
@@ -102,6 +107,7 @@ function pipeline(executionMode: ExecutionModeSetting, holdBuildOf: string[] = [
     return { taskArn: 'fake' };
   };
   const approval: TaskHandler = async (_input, ctx) => {
+    if (ignoreApprovalOf.includes(ctx.executionName)) return null;
     setImmediate(() =>
       engine.sendTaskSuccess(
         ctx.taskToken!,
@@ -121,7 +127,7 @@ function pipeline(executionMode: ExecutionModeSetting, holdBuildOf: string[] = [
         configKey: 'runs/x/stepline.json',
         deployment: {
           imageRepository: 'acme/hello',
-          approvalTimeoutSeconds: 3600,
+          approvalTimeoutSeconds: ignoreApprovalOf.length > 0 ? 1 : 3600,
           runnerTaskRoleArn: 'arn:aws:iam::111122223333:role/stepline/runner',
           publisherTaskRoleArn: 'arn:aws:iam::111122223333:role/stepline/publisher',
         },
@@ -264,6 +270,30 @@ describe('execution modes in the state machine', () => {
 
     // Without the release it would wait behind "gone" for good.
     expect(newer.status).toBe('SUCCEEDED');
+  });
+
+  it('ends a run that waited for its approval while a newer push took over as superseded, not expired', async () => {
+    const p = pipeline('superseded', [], ['older']);
+    const olderArn = await p.start('older');
+    await p.reached('older', 'RequestApproval');
+    const newer = await p.engine.waitForExecution(await p.start('newer'));
+
+    const older = await p.engine.waitForExecution(olderArn);
+
+    expect(newer.status).toBe('SUCCEEDED');
+    expect(older.status).toBe('SUCCEEDED');
+    expect(p.path('older').slice(-6)).toEqual([
+      'RequestApproval',
+      'CheckLaneAfterApproval',
+      'SupersededAfterApproval',
+      'Superseded',
+      'LeaveLaneAfterSuperseded',
+      'PipelineSuperseded',
+    ]);
+    expect(JSON.parse(older.output!).lane).toMatchObject({
+      superseded: true,
+      supersededBy: { execution: 'newer' },
+    });
   });
 
   it('runs two pushes side by side in parallel mode', async () => {

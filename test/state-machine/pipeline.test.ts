@@ -546,8 +546,10 @@ describe('the pipeline state machine', () => {
           ),
     }).run();
 
-    expect(path.slice(-5)).toEqual([
+    expect(path.slice(-7)).toEqual([
       'RequestApproval',
+      'CheckLaneAfterApproval',
+      'SupersededAfterApproval',
       'NotifyApprovalOutcome',
       'ReportFailure',
       'LeaveLaneAfterFailure',
@@ -566,8 +568,10 @@ describe('the pipeline state machine', () => {
       approvalTimeoutSeconds: 1,
     }).run();
 
-    expect(path.slice(-5)).toEqual([
+    expect(path.slice(-7)).toEqual([
       'RequestApproval',
+      'CheckLaneAfterApproval',
+      'SupersededAfterApproval',
       'NotifyApprovalOutcome',
       'ReportFailure',
       'LeaveLaneAfterFailure',
