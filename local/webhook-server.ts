@@ -84,7 +84,7 @@ function match(route: CompiledRoute, path: string): Record<string, string> | und
 
 /**
  * The local stand-in for API Gateway: `POST /webhooks/{provider}` runs the webhook Lambda handler
- * (the same middy stack as on AWS) on an API Gateway v2 event built from the request;
+ * (the same handler as on AWS) on an API Gateway v2 event built from the request;
  * `GET /healthz` answers 200. Unknown paths get 404 and known paths with another method 405.
  */
 export async function startWebhookServer(options: WebhookServerOptions): Promise<WebhookServer> {
