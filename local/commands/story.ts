@@ -28,6 +28,11 @@ const resultPaths: Record<string, string> = {
   DeployProduction: 'production',
   CheckProduction: 'production',
   RequestApproval: 'approval',
+  EnterLane: 'lane',
+  CheckLaneBeforeStaging: 'lane',
+  CheckLaneBeforeApproval: 'lane',
+  CheckLaneAfterApproval: 'lane',
+  CheckLaneBeforeProduction: 'lane',
 };
 
 /** What a run produced that a person looks for: the image, the environments' URLs, the approval. */
@@ -117,7 +122,24 @@ export function summarizeStep(stateName: string, stateOutput: string | undefined
       `${result.decision === 'approve' ? 'approved' : result.decision} by ${String(result.approver)}${comment}`,
     );
   }
+  if (typeof result.mode === 'string') parts.push(describeLaneEntry(result));
+  if (result.superseded === true) {
+    const newer = result.supersededBy as { execution?: string; commit?: string } | undefined;
+    parts.push(
+      `superseded by ${newer?.execution ?? 'a newer push'}${newer?.commit ? ` (commit ${newer.commit.slice(0, 12)})` : ''}`,
+    );
+  }
   return parts.length > 0 ? parts.join(', ') : undefined;
+}
+
+/** EnterLane's result: the branch's execution mode, whether the run waits, whom it supersedes. */
+function describeLaneEntry(result: Record<string, unknown>): string {
+  const supersedes = Array.isArray(result.supersedes) ? (result.supersedes as string[]) : [];
+  return [
+    `${String(result.mode)} mode`,
+    ...(result.wait === true ? ['waits for the runs of the branch ahead'] : []),
+    ...(supersedes.length > 0 ? [`supersedes ${supersedes.join(', ')}`] : []),
+  ].join(', ');
 }
 
 function describeRollout(state: DeployedTo, stateName: string): string {

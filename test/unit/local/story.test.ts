@@ -74,6 +74,25 @@ describe('summarizeStep', () => {
     expect(summarizeStep('Build', output)).toBe('2 commands in 1.2 s, cache restored');
   });
 
+  it('says which execution mode a run entered its lane in and which older runs it supersedes', () => {
+    const output = JSON.stringify({ lane: { mode: 'superseded', wait: false, supersedes: ['github-1'] } });
+
+    expect(summarizeStep('EnterLane', output)).toBe('superseded mode, supersedes github-1');
+  });
+
+  it('names the newer push at the checkpoint that found the run superseded', () => {
+    const output = JSON.stringify({
+      lane: { superseded: true, supersededBy: { execution: 'github-2', commit: 'c'.repeat(40) } },
+    });
+
+    expect(summarizeStep('CheckLaneBeforeStaging', output)).toBe(
+      `superseded by github-2 (commit ${'c'.repeat(12)})`,
+    );
+    expect(
+      summarizeStep('CheckLaneBeforeStaging', JSON.stringify({ lane: { superseded: false } })),
+    ).toBeUndefined();
+  });
+
   it('says nothing for a state that keeps no result', () => {
     expect(summarizeStep('ReportPending', '{}')).toBeUndefined();
   });
