@@ -47,6 +47,20 @@ async function runWith(settings: RunnerSettings, s3: S3Client, sfn: SFNClient): 
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   process.on('exit', killAllProcessGroups);
+  // Locally the runner is the runtime's child; if the runtime dies (kill -9), the runner is
+  // re-parented and stops its commands rather than run on for a run nobody records. On Fargate
+  // its parent is ECS's init, which lives as long as the task.
+  const parent = process.ppid;
+  const orphaned = setInterval(() => {
+    if (process.ppid === parent) return;
+    stop.abort(
+      new PipelineError(
+        `the runner's parent process (pid ${parent}) exited; stopped the ${settings.input.stage} stage`,
+      ),
+    );
+    clearInterval(orphaned);
+  }, 500);
+  orphaned.unref();
   // The SDK reads AWS_ENDPOINT_URL_ECR itself (the local registry answers the ECR JSON API).
   const ecr = settings.publisher?.registryAuth === 'ecr' ? new ECRClient({}) : undefined;
   try {
@@ -72,6 +86,7 @@ async function runWith(settings: RunnerSettings, s3: S3Client, sfn: SFNClient): 
     // The failure was delivered with SendTaskFailure: the task itself did its job.
     return 0;
   } finally {
+    clearInterval(orphaned);
     ecr?.destroy();
     if (settings.workdir === undefined) await rm(workdir, { recursive: true, force: true });
   }

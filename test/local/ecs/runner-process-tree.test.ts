@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -5,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { chooseSandbox } from '#functions/runner/sandbox.ts';
 import { spawnRunner } from '#local/ecs/host-executor.ts';
 import { bundleRunner } from '#local/ecs/runner-bundle.ts';
@@ -57,28 +58,32 @@ async function startRunner(commands: string[], token: string, sandbox = 'auto') 
   const runner = await spawnRunner({
     runnerPath,
     logPath,
-    env: {
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
-      AWS_ENDPOINT_URL_S3: s3.endpoint,
-      AWS_ENDPOINT_URL_SFN: sfnEndpoint,
-      STEPLINE_TASK_TOKEN: token,
-      STEPLINE_STAGE: 'build',
-      STEPLINE_RUN: run,
-      STEPLINE_PROVIDER: 'github',
-      STEPLINE_REPOSITORY: 'acme/hello',
-      STEPLINE_COMMIT: 'abc1234',
-      STEPLINE_REF_TYPE: 'branch',
-      STEPLINE_REF_NAME: 'main',
-      STEPLINE_SOURCE_KEY: sourceKey(runRef(run)),
-      STEPLINE_CONFIG_KEY: configKey(runRef(run)),
-      ARTIFACT_BUCKET: s3.bucket,
-      STEPLINE_SANDBOX: sandbox,
-    },
+    env: runnerEnv(run, token, sandbox),
     onExit: () => exited(),
   });
   return { runner, done, log: () => readFile(logPath, 'utf8').catch(() => '') };
+}
+
+function runnerEnv(run: string, token: string, sandbox: string): Record<string, string> {
+  return {
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey,
+    AWS_ENDPOINT_URL_S3: s3.endpoint,
+    AWS_ENDPOINT_URL_SFN: sfnEndpoint,
+    STEPLINE_TASK_TOKEN: token,
+    STEPLINE_STAGE: 'build',
+    STEPLINE_RUN: run,
+    STEPLINE_PROVIDER: 'github',
+    STEPLINE_REPOSITORY: 'acme/hello',
+    STEPLINE_COMMIT: 'abc1234',
+    STEPLINE_REF_TYPE: 'branch',
+    STEPLINE_REF_NAME: 'main',
+    STEPLINE_SOURCE_KEY: sourceKey(runRef(run)),
+    STEPLINE_CONFIG_KEY: configKey(runRef(run)),
+    ARTIFACT_BUCKET: s3.bucket,
+    STEPLINE_SANDBOX: sandbox,
+  };
 }
 
 /** Host pids whose command line contains `text` and that are not zombies. */
@@ -170,4 +175,44 @@ describe('the runner process', () => {
       },
     );
   }
+
+  it('stops its commands when its parent, the local runtime, is killed with SIGKILL', async () => {
+    const background = uniqueSeconds();
+    const run = newRun();
+    await putSource(s3.client, s3.bucket, run, { 'README.md': 'hello\n' });
+    await putConfig(s3.client, s3.bucket, run, {
+      build: { commands: [`setsid sleep ${background} >/dev/null 2>&1 </dev/null & wait`] },
+      test: { commands: ['true'] },
+    });
+    // A stand-in for `stepline serve`: a shell whose child is the runner.
+    const runtime = spawn('/bin/sh', ['-c', `"${process.execPath}" "${runnerPath}" >/dev/null 2>&1 & wait`], {
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...runnerEnv(run, 'token-orphaned', 'auto') },
+      stdio: 'ignore',
+    });
+    await until(
+      () => livingWith(`sleep ${background}`).length > 0,
+      () => 'the command to start',
+    );
+    const runners = () => livingWith(runnerPath).filter((pid) => pid !== runtime.pid);
+    onTestFinished(() => {
+      for (const pid of [runtime.pid, ...runners(), ...livingWith(`sleep ${background}`)])
+        try {
+          if (pid !== undefined) process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone: the test passed
+        }
+    });
+    expect(runners()).toHaveLength(1);
+
+    runtime.kill('SIGKILL');
+
+    await until(
+      () => livingWith(`sleep ${background}`).length === 0 && runners().length === 0,
+      () =>
+        `the orphaned runner and its command to end (still alive: ${[
+          ...livingWith(`sleep ${background}`),
+          ...runners(),
+        ].join(', ')})`,
+    );
+  });
 });
