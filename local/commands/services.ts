@@ -9,10 +9,10 @@ import {
   ListServicesCommand,
   ListTasksCommand,
 } from '@aws-sdk/client-ecs';
+import { type LocalCredentials, readLocalCredentials } from '#local/credentials.ts';
 import { environmentTag } from '#local/ecs/configured-services.ts';
 import { urlTag } from '#local/ecs/local-ecs.ts';
 import { EcsStore } from '#local/ecs/store.ts';
-import { type LocalCredentials, readLocalCredentials } from '#local/credentials.ts';
 import { localRegion } from '#local/s3.ts';
 import { printable } from './terminal.ts';
 
@@ -106,7 +106,10 @@ function runningEcsEndpoint(dataDir: string): string | undefined {
 }
 
 /** The services as the running local ECS answers for them, through the ECS API. */
-export async function fromEndpoint(endpoint: string, credentials: LocalCredentials): Promise<ServiceSummary[]> {
+export async function fromEndpoint(
+  endpoint: string,
+  credentials: LocalCredentials,
+): Promise<ServiceSummary[]> {
   const ecs = new ECSClient({ endpoint, region: localRegion, credentials, maxAttempts: 1 });
   try {
     const out: ServiceSummary[] = [];
