@@ -49,8 +49,8 @@ async function helloService(repo: GitRepo, buildPrefix: string[]): Promise<void>
   );
 }
 
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+async function shot(page: Page, name: string, fullPage = true): Promise<void> {
+  await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage });
 }
 
 describe.skipIf(!available)('the console in a real browser, during a real local run', () => {
@@ -204,6 +204,14 @@ describe.skipIf(!available)('the console in a real browser, during a real local 
       comment: 'Ship it <b>now</b>',
     });
     await shot(page, 'execution-succeeded');
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, 'execution-succeeded-narrow', false);
+    await page.locator('.graph-card').scrollIntoViewIfNeeded();
+    await shot(page, 'execution-succeeded-narrow-graph', false);
+    const overflow = Number(await page.evaluate('document.documentElement.scrollWidth'));
+    expect(overflow).toBeLessThanOrEqual(390);
+    await page.setViewportSize({ width: 1440, height: 1000 });
 
     await page.getByRole('link', { name: 'Services' }).click();
     const production = page.locator('tr[data-environment="production"]');
