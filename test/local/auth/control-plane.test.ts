@@ -322,6 +322,43 @@ describe('the local ECS, ECR and SES endpoints refuse what is not signed with th
     right.destroy();
   });
 
+  it.skipIf(!boto3.available)(
+    'ECS and ECR: boto3 with the key is answered, with another secret refused',
+    async () => {
+      const script = `
+import boto3, json, sys
+from botocore.config import Config
+ecs_url, ecr_url, key_id, secret = sys.argv[1:5]
+def client(name, url, secret):
+    return boto3.client(name, endpoint_url=url, region_name='us-east-1', aws_access_key_id=key_id,
+        aws_secret_access_key=secret, config=Config(retries={'max_attempts': 1}))
+clusters = client('ecs', ecs_url, secret).list_clusters()['clusterArns']
+token = client('ecr', ecr_url, secret).get_authorization_token()['authorizationData'][0]['authorizationToken']
+wrong = []
+for name, url in (('ecs', ecs_url), ('ecr', ecr_url)):
+    try:
+        c = client(name, url, 'wrong')
+        c.list_clusters() if name == 'ecs' else c.get_authorization_token()
+        wrong.append('accepted')
+    except Exception as e:
+        wrong.append(e.response['Error']['Code'])
+print(json.dumps({'clusters': clusters, 'token': token, 'wrong': wrong}))
+`;
+      const out = await runPython(script, [
+        ecsUrl,
+        registry.endpoint,
+        credentials.accessKeyId,
+        credentials.secretAccessKey,
+      ]);
+
+      expect(out).toEqual({
+        clusters: [],
+        token: Buffer.from(`AWS:${registry.password}`).toString('base64'),
+        wrong: ['InvalidSignatureException', 'InvalidSignatureException'],
+      });
+    },
+  );
+
   it('SES: an email signed with a wrong secret is refused and not written to the outbox', async () => {
     const sent: string[] = [];
     const off = ses.onEmail((email) => sent.push(email.subject));
