@@ -59,14 +59,14 @@ export interface LocalLambdaDeps {
   reservedConcurrency?: number;
 }
 
-/** The functions the local state machine invokes. */
+/** The functions the local state machine invokes, in the order a run first needs them. */
 const taskFunctions = [
-  'fetchSource',
   'reportStatus',
+  'fetchSource',
+  'lane',
   'deploy',
   'checkDeployment',
   'requestApproval',
-  'lane',
 ] as const;
 type TaskFunctionKey = (typeof taskFunctions)[number];
 /** Every function run in workers: the state machine's, and the approval API behind the local server. */
@@ -92,6 +92,12 @@ export interface LocalLambdas {
   approvalApi: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
   /** The functions themselves (their catalog settings, warm workers). */
   functions: Readonly<Record<WorkerFunctionKey, LocalLambdaFunction>>;
+  /**
+   * Starts one worker per function, one after the other in the order a run needs them, so the
+   * first run does not wait for each cold start in turn, and the inits do not all compete for the
+   * CPU at once. Call it once the endpoints the environments name are known.
+   */
+  prewarm(): Promise<void>;
   /** Stops every function's workers. */
   close(): Promise<void>;
 }
@@ -164,6 +170,9 @@ export async function localLambdas(deps: LocalLambdaDeps): Promise<LocalLambdas>
       return fn.invoke(Payload);
     },
     functions,
+    prewarm: async () => {
+      for (const fn of Object.values(functions)) await fn.prewarm();
+    },
     close: async () => {
       await Promise.all(Object.values(functions).map((fn) => fn.close()));
     },

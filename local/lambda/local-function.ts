@@ -239,6 +239,19 @@ export class LocalLambdaFunction {
     void container.stop();
   }
 
+  /**
+   * Starts one worker now, if none is warm, so the next invocation finds its init done (like a
+   * provisioned concurrency of one); resolves when its init has run. An init that fails is
+   * reported by the next invocation, as on AWS.
+   */
+  async prewarm(): Promise<void> {
+    if (this.closed || this.idle.length > 0) return;
+    const container = this.start();
+    container.worker.unref();
+    this.idle.push(container);
+    await container.ready.catch(() => {});
+  }
+
   /** Warm workers right now (for tests and the console). */
   get warm(): number {
     return this.idle.length;
