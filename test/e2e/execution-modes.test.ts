@@ -1,12 +1,13 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { approveFromOutbox, findApprovalLinks } from '#local/commands/approve.ts';
 import { storyOf } from '#local/commands/executions.ts';
 import { buildGitHubPushPayload, deliverGitHubPush, zeroSha } from '#local/git/push-payload.ts';
 import { type LocalRuntime, startLocalRuntime } from '#local/runtime.ts';
 import { localDefaultConfig } from '#local/webhook-server.ts';
+import { DeploymentConfig, type ExecutionMode } from '#shared/deployment-config.ts';
 import { createLogger } from '#shared/logger.ts';
 import { createGitRepo, type GitRepo } from '../helpers/git-repo.ts';
 import { repoRoot } from './cli.ts';
@@ -28,84 +29,97 @@ async function until<T>(
   throw new Error(`gave up waiting for ${what}`);
 }
 
-describe('execution modes, end to end on the local runtime', () => {
-  let dataDir: string;
-  let repo: GitRepo;
-  let runtime: LocalRuntime;
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
 
-  beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'stepline-e2e-lanes-'));
-    repo = await createGitRepo();
-    // The default local configuration deploys every repository: its branches run `superseded`.
-    runtime = await startLocalRuntime({
-      dataDir,
-      config: localDefaultConfig(secret),
-      port: 0,
-      logger: createLogger('stepline-e2e-lanes'),
-      waitMs: 200,
+/**
+ * A local runtime whose repositories run in `executionMode` (the default configuration's own default
+ * when unset: `superseded`, as they deploy), and a repository of the example service with two commits
+ * of `main`: the older one builds slowly (8 s more), so the newer push arrives while it is in Build.
+ */
+async function twoPushes(executionMode?: ExecutionMode) {
+  const dataDir = await mkdtemp(join(tmpdir(), 'stepline-e2e-lanes-'));
+  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const repo: GitRepo = await createGitRepo();
+  cleanups.push(() => repo.remove());
+  const defaults = localDefaultConfig(secret);
+  const config =
+    executionMode === undefined
+      ? defaults
+      : DeploymentConfig.parse({
+          ...defaults,
+          repositories: defaults.repositories.map((r) => ({ ...r, executionMode })),
+        });
+  const runtime: LocalRuntime = await startLocalRuntime({
+    dataDir,
+    config,
+    port: 0,
+    logger: createLogger('stepline-e2e-lanes'),
+    waitMs: 200,
+  });
+  cleanups.push(() => runtime.close());
+  await cp(example, repo.dir, { recursive: true, filter: (path) => !path.includes('node_modules') });
+  const yml = join(repo.dir, 'stepline.yml');
+  const original = await readFile(yml, 'utf8');
+  await writeFile(yml, original.replace('    - npm ci --offline', '    - sleep 8\n    - npm ci --offline'));
+  const older = await repo.commit({}, 'Slow build');
+  await writeFile(yml, original);
+  const newer = await repo.commit({}, 'Fast build');
+  const webhook = `${runtime.webhookUrl}/webhooks/github`;
+  const push = async (before: string, after: string, deliveryId: string) => {
+    const payload = await buildGitHubPushPayload({
+      repoDir: repo.dir,
+      fullName: 'acme/lanes',
+      ref: 'refs/heads/main',
+      before,
+      after,
     });
-  });
-  afterAll(async () => {
-    await runtime?.close();
-    await repo?.remove();
-    await rm(dataDir, { recursive: true, force: true });
-  });
+    const delivery = await deliverGitHubPush(webhook, secret, payload, deliveryId);
+    expect(delivery.status).toBe(202);
+    return (delivery.body as { executionName: string }).executionName;
+  };
+  const path = (name: string) => storyOf(dataDir, name).map((v) => v.name);
+  const reached = (name: string, state: string) =>
+    until(() => (path(name).includes(state) ? true : undefined), `${name} to reach ${state}`);
+  const approveNext = async (seen: Set<string>) => {
+    const link = await until(
+      async () => (await findApprovalLinks(runtime.outboxDir)).find((l) => !seen.has(l.id)),
+      'an approval email',
+    );
+    seen.add(link.id);
+    await approveFromOutbox({ outboxDir: runtime.outboxDir, id: link.id, decision: 'approve' });
+  };
+  const finished = (name: string) => runtime.engine.waitForExecution(runtime.engine.executionArnOf(name));
+  return { dataDir, runtime, older, newer, push, path, reached, approveNext, finished };
+}
 
+describe('execution modes, end to end on the local runtime', () => {
   it('ends the older of two quick pushes to a branch as superseded, naming the newer, and deploys the newer', {
     timeout: 300_000,
   }, async () => {
-    await cp(example, repo.dir, { recursive: true, filter: (path) => !path.includes('node_modules') });
-    const yml = join(repo.dir, 'stepline.yml');
-    const original = await readFile(yml, 'utf8');
-    // The older push builds slowly: the newer one enters the lane while the older one is in Build.
-    await writeFile(yml, original.replace('    - npm ci --offline', '    - sleep 8\n    - npm ci --offline'));
-    const older = await repo.commit({}, 'Slow build');
-    await writeFile(yml, original);
-    const newer = await repo.commit({}, 'Fast build');
-    const push = (before: string, after: string) =>
-      buildGitHubPushPayload({
-        repoDir: repo.dir,
-        fullName: 'acme/lanes',
-        ref: 'refs/heads/main',
-        before,
-        after,
-      });
-    const webhook = `${runtime.webhookUrl}/webhooks/github`;
+    const run = await twoPushes();
 
-    const first = await deliverGitHubPush(webhook, secret, await push(zeroSha, older), 'delivery-older');
-    const olderName = (first.body as { executionName: string }).executionName;
-    await until(
-      () => (storyOf(dataDir, olderName).some((v) => v.name === 'Build') ? true : undefined),
-      'the older push to reach Build',
-    );
-    const second = await deliverGitHubPush(webhook, secret, await push(older, newer), 'delivery-newer');
-    const newerName = (second.body as { executionName: string }).executionName;
-    const link = await until(
-      async () => (await findApprovalLinks(runtime.outboxDir)).at(0),
-      "the newer push's approval email",
-    );
-    await approveFromOutbox({ outboxDir: runtime.outboxDir, id: link.id, decision: 'approve' });
-    const [olderRun, newerRun] = await Promise.all([
-      runtime.engine.waitForExecution(runtime.engine.executionArnOf(olderName)),
-      runtime.engine.waitForExecution(runtime.engine.executionArnOf(newerName)),
-    ]);
+    const olderName = await run.push(zeroSha, run.older, 'delivery-older');
+    await run.reached(olderName, 'Build');
+    const newerName = await run.push(run.older, run.newer, 'delivery-newer');
+    await run.approveNext(new Set());
+    const [olderRun, newerRun] = await Promise.all([run.finished(olderName), run.finished(newerName)]);
 
-    expect(first.status).toBe(202);
-    expect(second.status).toBe(202);
     expect(olderRun.status).toBe('SUCCEEDED');
-    const olderPath = storyOf(dataDir, olderName).map((v) => v.name);
-    expect(olderPath.slice(-4)).toEqual([
+    expect(run.path(olderName).slice(-4)).toEqual([
       'SupersededBeforeStaging',
       'Superseded',
       'LeaveLaneAfterSuperseded',
       'PipelineSuperseded',
     ]);
-    expect(olderPath).not.toContain('DeployStaging');
+    expect(run.path(olderName)).not.toContain('DeployStaging');
     expect(JSON.parse(olderRun.output!).lane).toEqual({
       superseded: true,
-      supersededBy: { execution: newerName, executionArn: newerRun.executionArn, commit: newer },
+      supersededBy: { execution: newerName, executionArn: newerRun.executionArn, commit: run.newer },
     });
-    const statuses = (await readFile(join(dataDir, 'statuses', `${olderName}.jsonl`), 'utf8'))
+    const statuses = (await readFile(join(run.dataDir, 'statuses', `${olderName}.jsonl`), 'utf8'))
       .trim()
       .split('\n');
     expect(JSON.parse(statuses.at(-1)!)).toMatchObject({
@@ -113,8 +127,34 @@ describe('execution modes, end to end on the local runtime', () => {
       description: expect.stringContaining(`execution ${newerName}`),
     });
     expect(newerRun.status).toBe('SUCCEEDED');
-    const newerPath = storyOf(dataDir, newerName).map((v) => v.name);
-    expect(newerPath).toContain('DeployProduction');
-    expect(newerPath.slice(-2)).toEqual(['LeaveLaneAfterSuccess', 'PipelineSucceeded']);
+    expect(run.path(newerName)).toContain('DeployProduction');
+    expect(run.path(newerName).slice(-2)).toEqual(['LeaveLaneAfterSuccess', 'PipelineSucceeded']);
+  });
+
+  it('holds the newer push in WaitInLane until the older run has gone to production, then runs it', {
+    timeout: 300_000,
+  }, async () => {
+    const run = await twoPushes('queued');
+    const approvals = new Set<string>();
+
+    const olderName = await run.push(zeroSha, run.older, 'delivery-older');
+    await run.reached(olderName, 'Build');
+    const newerName = await run.push(run.older, run.newer, 'delivery-newer');
+    await run.reached(newerName, 'WaitInLane');
+    const newerWhileOlderRuns = run.path(newerName);
+    await run.approveNext(approvals);
+    const olderRun = await run.finished(olderName);
+    await run.approveNext(approvals);
+    const newerRun = await run.finished(newerName);
+
+    expect(newerWhileOlderRuns).not.toContain('Build');
+    expect(olderRun.status).toBe('SUCCEEDED');
+    expect(run.path(olderName)).toContain('DeployProduction');
+    expect(newerRun.status).toBe('SUCCEEDED');
+    expect(run.path(newerName)).toContain('DeployProduction');
+    // The older run's LeaveLane answered the newer one's WaitInLane: its Build came after.
+    const olderLeft = storyOf(run.dataDir, olderName).find((v) => v.name === 'LeaveLaneAfterSuccess')!;
+    const newerBuild = storyOf(run.dataDir, newerName).find((v) => v.name === 'Build')!;
+    expect(newerBuild.enteredAt.getTime()).toBeGreaterThanOrEqual(olderLeft.enteredAt.getTime());
   });
 });
