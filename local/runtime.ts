@@ -262,8 +262,6 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     closers.unshift(() => webhook.close());
     const webhookUrl = webhook.url;
     approvalBaseUrl ||= webhookUrl;
-    // Every endpoint a function's environment names is known now.
-    void lambdas.prewarm();
     let webConsole: LocalConsole | undefined;
     if (options.console) {
       webConsole = await startLocalConsole({
@@ -285,6 +283,14 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       runtimeFile(dataDir),
       `${JSON.stringify({ pid: process.pid, webhookUrl, sfnEndpoint, s3Endpoint: s3.endpoint, bucket, sesEndpoint: ses.endpoint, outboxDir: ses.outboxDir, approvalBaseUrl, registryEndpoint: registry.endpoint, registryHost: registry.host, ecsEndpoint: ecsApi.url, ...(options.registry ? { externalRegistry: options.registry } : {}), ...(webConsole ? { consoleUrl: webConsole.url } : {}), stateMachineArn: engine.stateMachineArn }, null, 2)}\n`,
     );
+    // An approval that a stop of serve interrupted is asked again: the run is redriven at
+    // RequestApproval, which mails fresh links (a new task token; the old links decide nothing).
+    for (const executionArn of await engine.redriveStoppedByRuntime(
+      ({ stateName }) => stateName === 'RequestApproval',
+    ))
+      options.logger.info('redrove an execution a stop of the runtime caught waiting for approval', {
+        executionArn,
+      });
     return {
       dataDir,
       webhookUrl,

@@ -132,8 +132,6 @@ export class LocalStepFunctions extends EventEmitter<{
   private readonly taskHandlers: LocalStepFunctionsOptions['tasks'];
   /** The definition compiled with each top-level state as `StartAt`, for redrives. */
   private readonly redriveMachines = new Map<string, CompiledDefinition>();
-  /** Executions this engine's recovery found left RUNNING by a runtime that is gone. */
-  private readonly recovered: StoredExecution[];
   private closed = false;
 
   constructor(options: LocalStepFunctionsOptions) {
@@ -162,7 +160,7 @@ export class LocalStepFunctions extends EventEmitter<{
 
     ensureStore(this.dataDir);
     engineStarted(this.engineId);
-    this.recovered = recoverStaleExecutions(this.dataDir, this.logger);
+    recoverStaleExecutions(this.dataDir, this.logger);
   }
 
   /** ARN of execution `name` of this state machine. */
@@ -276,23 +274,31 @@ export class LocalStepFunctions extends EventEmitter<{
   }
 
   /**
-   * Redrives the executions this engine's start found left RUNNING by a runtime that is gone (and
-   * marked FAILED with `Stepline.RuntimeStopped`) whose unfinished state passes `select`, e.g. those
-   * that waited in `RequestApproval`: the state runs again, with a new task token. Returns their ARNs.
+   * Redrives every execution that a stop of the runtime ended (FAILED with `Stepline.RuntimeStopped`:
+   * at Ctrl-C, or found left RUNNING after a crash) whose unfinished state passes `select` — e.g.
+   * those that waited in `RequestApproval`, whose task then runs again with a new task token. An
+   * execution that cannot be redriven (too old, …) is skipped. Returns the ARNs redriven.
    */
-  async redriveRecovered(
-    select: (stop: { executionArn: string; stateName: string }) => boolean,
+  async redriveStoppedByRuntime(
+    select: (stopped: { executionArn: string; name: string; stateName: string }) => boolean,
   ): Promise<string[]> {
     const redriven: string[] = [];
-    for (const record of this.recovered.splice(0)) {
-      const history = readHistory(this.dataDir, record.name, (message) => this.logger.warn(message));
-      const { stateName } = restartPoint(this.compiled.definition, history, record.input);
-      if (!select({ executionArn: record.executionArn, stateName })) continue;
+    const records = listStoredExecutions(this.dataDir, () => {}).filter(
+      (record) =>
+        record.stateMachineArn === this.stateMachineArn &&
+        record.status === 'FAILED' &&
+        record.error === runtimeStoppedError &&
+        !this.running.has(record.name),
+    );
+    for (const record of records) {
       try {
+        const history = readHistory(this.dataDir, record.name, (message) => this.logger.warn(message));
+        const { stateName } = restartPoint(this.compiled.definition, history, record.input);
+        if (!select({ executionArn: record.executionArn, name: record.name, stateName })) continue;
         await this.redriveExecution(record.executionArn);
         redriven.push(record.executionArn);
       } catch (error) {
-        this.logger.error('cannot redrive an execution a stopped runtime left', {
+        this.logger.warn('an execution the runtime stopped was not redriven', {
           executionArn: record.executionArn,
           error: String(error),
         });

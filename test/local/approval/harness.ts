@@ -60,6 +60,12 @@ export interface ApprovalHarness {
   /** Starts one execution of a push of the repository's HEAD. */
   start(name?: string): Promise<string>;
   nextEmail(): Promise<SentEmail>;
+  /**
+   * Stops the engine as `stepline serve` stopping would (its executions end FAILED with
+   * Stepline.RuntimeStopped) and starts a new one on the same data directory, as the next `serve`
+   * does; `engine` is the new one afterwards.
+   */
+  restartEngine(): Promise<LocalStepFunctions>;
   close(): Promise<void>;
 }
 
@@ -135,44 +141,48 @@ export async function startApprovalHarness(
       ran.push(name);
       return result(input as Record<string, unknown>);
     };
-  engine = new LocalStepFunctions({
-    dataDir,
-    stateMachineName: 'stepline-pipeline',
-    definition: render(s),
-    tasks: {
-      [s.ReportStatusFunctionArn]: fake('ReportStatus', () => ({ reported: true })),
-      [s.FetchSourceFunctionArn]: fake('FetchSource', () => ({
-        sourceKey: 'runs/x/source.tar.gz',
-        configKey: 'runs/x/stepline.json',
-        deployment: {
-          imageRepository: 'local/hello',
-          approvalTimeoutSeconds: options.approvalTimeoutSeconds ?? 3600,
-          runnerTaskRoleArn: 'arn:aws:iam::000000000000:role/stepline-local-runner',
-          publisherTaskRoleArn: 'arn:aws:iam::000000000000:role/stepline-local-publisher',
-        },
-      })),
-      'arn:aws:states:::ecs:runTask.waitForTaskToken': runner,
-      [s.DeployFunctionArn]: fake('Deploy', (input) => {
-        const push = input.push as PushEvent;
-        return deployment(input.environment as 'staging' | 'production', push.after, 'IN_PROGRESS');
-      }),
-      [s.CheckDeploymentFunctionArn]: fake('CheckDeployment', (input) => ({
-        ...(input.deployment as object),
-        outcome: 'Completed',
-        rolloutState: 'COMPLETED',
-      })),
-      'arn:aws:states:::lambda:invoke.waitForTaskToken': asLambda('request-approval', (event) =>
-        approval((event as { Payload?: unknown }).Payload),
-      ),
-      [s.RequestApprovalFunctionArn]: asLambda('request-approval', approval),
-      // The lane in parallel mode: nothing waits, nothing is superseded.
-      [s.LaneFunctionArn]: fake('Lane', (input) =>
-        input.action === 'enter' ? { mode: 'parallel', wait: false, supersedes: [] } : { superseded: false },
-      ),
-    },
-    overrides: { waitTimeOverrides: 0, retryIntervalOverrides: 0 },
-  });
-  const api = await startSfnApiServer(engine, { port: 0, credentials: localCredentials });
+  const newEngine = () =>
+    new LocalStepFunctions({
+      dataDir,
+      stateMachineName: 'stepline-pipeline',
+      definition: render(s),
+      tasks: {
+        [s.ReportStatusFunctionArn]: fake('ReportStatus', () => ({ reported: true })),
+        [s.FetchSourceFunctionArn]: fake('FetchSource', () => ({
+          sourceKey: 'runs/x/source.tar.gz',
+          configKey: 'runs/x/stepline.json',
+          deployment: {
+            imageRepository: 'local/hello',
+            approvalTimeoutSeconds: options.approvalTimeoutSeconds ?? 3600,
+            runnerTaskRoleArn: 'arn:aws:iam::000000000000:role/stepline-local-runner',
+            publisherTaskRoleArn: 'arn:aws:iam::000000000000:role/stepline-local-publisher',
+          },
+        })),
+        'arn:aws:states:::ecs:runTask.waitForTaskToken': runner,
+        [s.DeployFunctionArn]: fake('Deploy', (input) => {
+          const push = input.push as PushEvent;
+          return deployment(input.environment as 'staging' | 'production', push.after, 'IN_PROGRESS');
+        }),
+        [s.CheckDeploymentFunctionArn]: fake('CheckDeployment', (input) => ({
+          ...(input.deployment as object),
+          outcome: 'Completed',
+          rolloutState: 'COMPLETED',
+        })),
+        'arn:aws:states:::lambda:invoke.waitForTaskToken': asLambda('request-approval', (event) =>
+          approval((event as { Payload?: unknown }).Payload),
+        ),
+        [s.RequestApprovalFunctionArn]: asLambda('request-approval', approval),
+        // The lane in parallel mode: nothing waits, nothing is superseded.
+        [s.LaneFunctionArn]: fake('Lane', (input) =>
+          input.action === 'enter'
+            ? { mode: 'parallel', wait: false, supersedes: [] }
+            : { superseded: false },
+        ),
+      },
+      overrides: { waitTimeOverrides: 0, retryIntervalOverrides: 0 },
+    });
+  engine = newEngine();
+  let api = await startSfnApiServer(engine, { port: 0, credentials: localCredentials });
   sfnEndpoint = api.url;
   const server = await startWebhookServer({
     config,
@@ -184,12 +194,12 @@ export async function startApprovalHarness(
       s3: s3.client,
       bucket: s3.bucket,
       sfnEndpoint: () => sfnEndpoint,
+      credentials: localCredentials,
     }),
   });
   baseUrl = server.url;
 
-      credentials: localCredentials,
-  return {
+  const harness: ApprovalHarness = {
     engine,
     ses,
     server,
@@ -234,6 +244,15 @@ export async function startApprovalHarness(
         });
       });
     },
+    async restartEngine() {
+      await api.close();
+      await engine.close();
+      engine = newEngine();
+      harness.engine = engine;
+      api = await startSfnApiServer(engine, { port: 0, credentials: localCredentials });
+      sfnEndpoint = api.url;
+      return engine;
+    },
     async close() {
       await server.close();
       await engine.close();
@@ -244,6 +263,7 @@ export async function startApprovalHarness(
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+  return harness;
 }
 
 /** Resolves once `count` emails have been sent (counting from the call). */

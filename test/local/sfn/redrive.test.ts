@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import {
   DescribeExecutionCommand,
   ExecutionNotRedrivable,
@@ -219,6 +220,84 @@ describe('LocalStepFunctions redrive', () => {
 
     expect(again.redriveDate).toEqual(first.redriveDate);
     expect(engine.describeExecution(executionArn).redriveCount).toBe(1);
+  });
+
+  it('redrives after a crash an execution left waiting in the selected state, with a new token, and leaves the others FAILED', async () => {
+    const dataDir = tempDataDir();
+    const recorder = tokenRecorder();
+    const approvalMachine = {
+      StartAt: 'RequestApproval',
+      States: {
+        RequestApproval: {
+          Type: 'Task',
+          Resource: tokenResource,
+          Parameters: { 'token.$': '$$.Task.Token', 'run.$': '$$.Execution.Name', 'value.$': '$.value' },
+          End: true,
+        },
+      },
+    };
+    // A serve that was killed: its pid is gone, its executions still say RUNNING.
+    const deadPid = spawnSync(process.execPath, ['-e', '']).pid;
+    const arnOf = (name: string) => `arn:aws:states:local:000000000000:execution:test-machine:${name}`;
+    const started = new Date();
+    for (const [name, state] of [
+      ['waiting', 'RequestApproval'],
+      ['early', undefined],
+    ] as const) {
+      writeStoredExecution(dataDir, {
+        name,
+        executionArn: arnOf(name),
+        stateMachineArn: 'arn:aws:states:local:000000000000:stateMachine:test-machine',
+        status: 'RUNNING',
+        input: '{"value":3}',
+        startDate: started.toISOString(),
+        ownerPid: deadPid,
+        ownerId: 'killed-engine',
+      });
+      appendHistoryEvent(dataDir, name, {
+        id: 1,
+        previousEventId: 0,
+        timestamp: started,
+        type: 'ExecutionStarted',
+      });
+      if (state)
+        appendHistoryEvent(dataDir, name, {
+          id: 2,
+          previousEventId: 1,
+          timestamp: started,
+          type: 'TaskStateEntered',
+          stateEnteredEventDetails: { name: state, input: '{"value":3}' },
+        });
+    }
+
+    const engine = createEngine(approvalMachine, { [tokenResource]: recorder.handler }, { dataDir });
+    expect(engine.describeExecution(arnOf('waiting'))).toMatchObject({
+      status: 'FAILED',
+      error: 'Stepline.RuntimeStopped',
+    });
+    const redriven = await engine.redriveStoppedByRuntime(
+      ({ stateName, name }) => stateName === 'RequestApproval' && name === 'waiting',
+    );
+    const issued = await recorder.next();
+
+    expect(redriven).toEqual([arnOf('waiting')]);
+    expect(issued.input).toMatchObject({ token: issued.token, run: 'waiting', value: 3 });
+    engine.sendTaskSuccess(issued.token, '{"decision":"approve"}');
+    expect(await engine.waitForExecution(arnOf('waiting'))).toMatchObject({
+      status: 'SUCCEEDED',
+      redriveCount: 1,
+    });
+    expect(engine.describeExecution(arnOf('early'))).toMatchObject({ status: 'FAILED', redriveCount: 0 });
+    const ids = engine
+      .getExecutionHistory(arnOf('waiting'))
+      .events.map((event) => `${event.id} ${event.type}`);
+    expect(ids.slice(0, 5)).toEqual([
+      '1 ExecutionStarted',
+      '2 TaskStateEntered',
+      '3 ExecutionFailed',
+      '4 ExecutionRedriven',
+      '5 TaskStateEntered',
+    ]);
   });
 
   it('serves RedriveExecution to the real SDK, with the redrive fields in DescribeExecution and the history', async () => {
