@@ -262,6 +262,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     closers.unshift(() => webhook.close());
     const webhookUrl = webhook.url;
     approvalBaseUrl ||= webhookUrl;
+    // Every endpoint a function's environment names is known now.
+    void lambdas.prewarm();
     let webConsole: LocalConsole | undefined;
     if (options.console) {
       webConsole = await startLocalConsole({
