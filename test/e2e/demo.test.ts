@@ -17,6 +17,7 @@ describe('stepline demo (npm start)', () => {
   it('goes from a real git push to production through the emailed approval, and production answers', async () => {
     const { code, stdout, stderr } = await stepline(['demo', '--data', dataDir, '--port', '0', '--exit']);
 
+    expect(stdout).toMatch(/^ {3}console {2}http:\/\/127\.0\.0\.1:\d+\/\?token=[A-Za-z0-9_-]+ /m);
     expect(stdout).toMatch(/remote: stepline: refs\/heads\/main → execution github-/);
     for (const state of [
       'Build',
