@@ -140,6 +140,10 @@ export function showExecution(
   write(printable(`${record.name}  ${record.status}  ${elapsed(record)}`));
   write(printable(`  push:    ${pushSummary(record)}`));
   write(printable(`  started: ${record.startDate}${record.stopDate ? `  stopped: ${record.stopDate}` : ''}`));
+  if (record.redriveCount)
+    write(
+      `  redriven: ${record.redriveCount} time${record.redriveCount === 1 ? '' : 's'}, last at ${record.redriveDate ?? '?'}`,
+    );
   write(`  cost:    ${describeCost(estimateExecutionCost(history))}`);
   write('');
   for (const visit of visits) write(formatVisit(visit));

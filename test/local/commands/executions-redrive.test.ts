@@ -52,6 +52,9 @@ describe('stepline executions redrive', () => {
         status: 'SUCCEEDED',
         redriveCount: 1,
       });
+      const shown = await stepline(['executions', 'show', 'push-1', '--data', dataDir]);
+      expect(shown.stdout).toMatch(/push-1 {2}SUCCEEDED/);
+      expect(shown.stdout).toContain('redriven: 1 time, last at ');
     } finally {
       await close();
     }
