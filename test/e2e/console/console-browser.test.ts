@@ -299,6 +299,24 @@ describe.skipIf(!available)('the console in a real browser, during a real local 
     120_000,
   );
 
+  it('filters the list by status and branch, keeping the filter in the address', async () => {
+    const page = await browser.newPage({ viewport: { width: 1440, height: 800 } });
+    await page.goto(runtime.consoleOpenUrl!);
+    const rows = page.locator('tr[data-execution]');
+    await expect.poll(() => rows.count()).toBe(2);
+
+    await page.getByLabel('Status').selectOption('ABORTED');
+    await expect.poll(() => rows.count()).toBe(1);
+
+    expect(await rows.first().getAttribute('data-status')).toBe('ABORTED');
+    expect(page.url()).toContain('status=ABORTED');
+    await shot(page, 'list-filtered');
+    await page.getByLabel('Status').selectOption('');
+    await page.getByLabel('Branch').selectOption('main');
+    await expect.poll(() => rows.count()).toBe(2);
+    await page.close();
+  });
+
   it('without its token the console shows where to find it, and its API refuses the page', async () => {
     const context = await browser.newContext({ viewport: { width: 1024, height: 700 } });
     const page = await context.newPage();
