@@ -112,6 +112,10 @@ class Container {
 
   /** Runs one invocation; the next message from the worker (or its end) is its outcome. */
   run(message: ToWorker): Promise<FromWorker | Exited> {
+    if (this.dead) {
+      const error = { errorType: 'Runtime.ExitError', errorMessage: 'Runtime exited before the invocation' };
+      return Promise.resolve({ type: 'exit', error });
+    }
     return new Promise((resolve) => {
       this.waiting = resolve;
       this.worker.postMessage(message);
@@ -171,7 +175,13 @@ export class LocalLambdaFunction {
   }
 
   private async run(event: string): Promise<unknown> {
-    const container = this.idle.pop() ?? this.start();
+    let container = this.idle.pop();
+    // A warm worker can end between invocations (an error thrown after its handler returned).
+    while (container?.dead) {
+      this.drop(container);
+      container = this.idle.pop();
+    }
+    container ??= this.start();
     container.worker.ref();
     const requestId = randomUUID();
     const timeoutMs = this.compute.timeoutSeconds * 1000;

@@ -24,6 +24,7 @@ export const handler = async (event, context) => {
   calls++;
   if (event.sleepMs) await new Promise((resolve) => setTimeout(resolve, event.sleepMs));
   if (event.hang) await new Promise(() => {});
+  if (event.crashLater) setTimeout(() => { throw new Error('thrown after the handler returned'); }, 10);
   if (event.allocate) { const kept = []; for (;;) kept.push(new Array(1_000_000).fill(calls)); }
   if (event.throw) { const error = new Error(event.throw.message); error.name = event.throw.name; throw error; }
   const before = process.env.FIXTURE_SET;
@@ -116,6 +117,13 @@ describe('a local Lambda function', () => {
     expect(JSON.parse(error.message).errorMessage).toMatch(
       /^RequestId: [0-9a-f-]{36} Error: Task timed out after 1\.00 seconds$/,
     );
+    expect(((await fn.invoke({})) as { calls: number }).calls).toBe(1);
+  });
+
+  it('replaces a warm worker that ended between invocations instead of waiting on it', async () => {
+    const fn = fixture({ timeoutSeconds: 5 });
+    expect(((await fn.invoke({ crashLater: true })) as { calls: number }).calls).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
     expect(((await fn.invoke({})) as { calls: number }).calls).toBe(1);
   });
 
