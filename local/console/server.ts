@@ -388,7 +388,11 @@ export async function startConsoleServer(
       if (!deps.rollbacks) return refuse(res, 501, 'rollback is not available in this runtime');
       const job = deps.rollbacks.start(environment.data, body.data.to);
       if (!job) return refuse(res, 409, `a rollback of ${environment.data} is already running`);
-      return send(res, 202, { ok: true, message: `rolling back ${environment.data}`, id: job.id });
+      return send(res, 202, {
+        ok: true,
+        message: `rollback of ${environment.data} started: its progress is below`,
+        id: job.id,
+      });
     }
     const execution = /^\/api\/executions\/([^/]+)(\/.*)?$/.exec(path);
     if (!execution) return refuse(res, 404, `no route for ${method} ${path}`);

@@ -60,6 +60,8 @@ describe.skipIf(!available)('the console in a real browser, during a real local 
   let repo: GitRepo;
   let evil: Server | undefined;
   let stoppedExecution = '';
+  /** The commit the first test sent to production. */
+  let firstCommit = '';
 
   beforeAll(async () => {
     await mkdir(artifacts, { recursive: true });
@@ -139,6 +141,7 @@ describe.skipIf(!available)('the console in a real browser, during a real local 
     });
 
     const { after, executionName } = await push('console-1', zeroSha);
+    firstCommit = after;
     const row = page.locator(`tr[data-execution="${executionName}"]`);
     await row.waitFor({ timeout: 15_000 });
 
@@ -299,11 +302,39 @@ describe.skipIf(!available)('the console in a real browser, during a real local 
     120_000,
   );
 
+  it('Rollback on the services page puts the previous revision back on staging', async () => {
+    await helloService(repo, []);
+    await repo.commit({}, 'Greet again');
+    const { after, executionName } = await push('console-3', (await repo.git('rev-parse', 'HEAD~1')).trim());
+    const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+    await page.goto(runtime.consoleOpenUrl!);
+    await page.goto(`${runtime.consoleUrl}/executions/${executionName}`);
+    await page.getByRole('button', { name: 'Approve', exact: true }).click({ timeout: 120_000 });
+    await expect.poll(() => page.locator('h1 .badge').textContent(), { timeout: 120_000 }).toBe('Succeeded');
+    await page.getByRole('link', { name: 'Services' }).click();
+    const staging = page.locator('tr[data-environment="staging"]');
+    await expect.poll(() => staging.textContent(), { timeout: 15_000 }).toContain(after.slice(0, 12));
+
+    await staging.getByRole('button', { name: 'Rollback…' }).click();
+    await staging.getByRole('button', { name: 'Roll back', exact: true }).click();
+    await expect.poll(() => staging.textContent(), { timeout: 90_000 }).toContain(firstCommit.slice(0, 12));
+    await expect
+      .poll(() => page.locator('.rollback').first().textContent(), { timeout: 30_000 })
+      .toContain('succeeded');
+
+    expect(await page.locator('.rollback').first().textContent()).toContain('Rolled back: staging');
+    expect(await page.locator('tr[data-environment="production"]').textContent()).toContain(
+      after.slice(0, 12),
+    );
+    await shot(page, 'services-rolled-back');
+    await page.close();
+  }, 300_000);
+
   it('filters the list by status and branch, keeping the filter in the address', async () => {
     const page = await browser.newPage({ viewport: { width: 1440, height: 800 } });
     await page.goto(runtime.consoleOpenUrl!);
     const rows = page.locator('tr[data-execution]');
-    await expect.poll(() => rows.count()).toBe(2);
+    await expect.poll(() => rows.count()).toBe(3);
 
     await page.getByLabel('Status').selectOption('ABORTED');
     await expect.poll(() => rows.count()).toBe(1);
@@ -313,7 +344,7 @@ describe.skipIf(!available)('the console in a real browser, during a real local 
     await shot(page, 'list-filtered');
     await page.getByLabel('Status').selectOption('');
     await page.getByLabel('Branch').selectOption('main');
-    await expect.poll(() => rows.count()).toBe(2);
+    await expect.poll(() => rows.count()).toBe(3);
     await page.close();
   });
 
