@@ -304,11 +304,15 @@ describe.skipIf(!available)('the console in a real browser, during a real local 
 
   it('Rollback on the services page puts the previous revision back on staging', async () => {
     await helloService(repo, []);
-    await repo.commit({}, 'Greet again');
+    await repo.commit({}, 'Greet <img src=x onerror="document.title=1"> again');
     const { after, executionName } = await push('console-3', (await repo.git('rev-parse', 'HEAD~1')).trim());
     const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
     await page.goto(runtime.consoleOpenUrl!);
     await page.goto(`${runtime.consoleUrl}/executions/${executionName}`);
+    expect(await page.locator('.commit-line .message').textContent()).toBe(
+      'Greet <img src=x onerror="document.title=1"> again',
+    );
+    expect(await page.locator('.commit-line img').count()).toBe(0);
     await page.getByRole('button', { name: 'Approve', exact: true }).click({ timeout: 120_000 });
     await expect.poll(() => page.locator('h1 .badge').textContent(), { timeout: 120_000 }).toBe('Succeeded');
     await page.getByRole('link', { name: 'Services' }).click();
