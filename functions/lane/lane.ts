@@ -132,59 +132,85 @@ type Input<A extends LaneInput['action']> = Extract<LaneInput, { action: A }>;
 
 async function enter(input: Input<'enter'>, deps: LaneDeps): Promise<Entered> {
   const { push, run } = input;
-  const mode = executionModeFor(
-    findRepositoryConfig(deps.config, push.provider, push.repository.fullName),
-    push,
-  );
+  const mode = modeOf(push, deps);
   if (mode === 'parallel') return { mode, wait: false, supersedes: [] };
   const key = laneKey(push);
   const now = nowSeconds(deps);
   await deps.store.rememberLane(run.executionArn, key, now + entryLifetimeSeconds);
-  const me: NewerExecution = { execution: run.name, executionArn: run.executionArn, commit: push.after };
   return update(key, deps, (entries) => {
-    let mine = entries.find((e) => e.executionArn === run.executionArn);
-    if (!mine) {
-      mine = {
-        ...me,
-        startedAt: run.startedAt,
-        mode,
-        expiresAt: now + entryLifetimeSeconds,
-      };
-      entries.push(mine);
-    }
-    const supersedes: string[] = [];
-    if (mine.mode === 'superseded') {
-      for (const other of entries) {
-        if (other === mine || other.committed || !isNewer(mine, other)) continue;
-        if (other.supersededBy && isNewerThan(other.supersededBy, entries, mine)) continue;
-        other.supersededBy = me;
-        supersedes.push(other.execution);
-      }
-      // A newer push that entered first (its FetchSource was quicker) supersedes this one at once.
-      const newest = entries
-        .filter((e) => e.mode === 'superseded' && isNewer(e, mine))
-        .sort(byAge)
-        .at(-1);
-      if (newest && !mine.committed)
-        mine.supersededBy = {
-          execution: newest.execution,
-          executionArn: newest.executionArn,
-          commit: newest.commit,
-        };
-    }
+    const { mine, supersedes } = join(entries, input, mode, now);
     const wait = mine.mode === 'queued' && !mine.woken && entries.indexOf(mine) > 0;
     return { entries, result: { mode: mine.mode, wait, supersedes: supersedes.slice(-maxNamed) } };
   });
 }
 
+/** The push's execution mode, from the deployment configuration. */
+function modeOf(push: LanePush, deps: LaneDeps): ExecutionMode {
+  return executionModeFor(findRepositoryConfig(deps.config, push.provider, push.repository.fullName), push);
+}
+
+/**
+ * Puts the run in `entries` (at the end) unless it is there already. `superseded`: marks every older
+ * run of the lane that has not committed as superseded by it, and it by the newest later push in the
+ * lane (one whose FetchSource was quicker, or that entered while this one was out of the lane).
+ */
+function join(
+  entries: LaneEntry[],
+  { push, run }: { push: LanePush; run: z.infer<typeof Run> },
+  mode: Exclude<ExecutionMode, 'parallel'>,
+  now: number,
+): { mine: LaneEntry; supersedes: string[] } {
+  const me: NewerExecution = { execution: run.name, executionArn: run.executionArn, commit: push.after };
+  let mine = entries.find((e) => e.executionArn === run.executionArn);
+  if (!mine) {
+    mine = { ...me, startedAt: run.startedAt, mode, expiresAt: now + entryLifetimeSeconds };
+    entries.push(mine);
+  }
+  const supersedes: string[] = [];
+  if (mine.mode === 'superseded') {
+    for (const other of entries) {
+      if (other === mine || other.committed || !isNewer(mine, other)) continue;
+      if (other.supersededBy && isNewerThan(other.supersededBy, entries, mine)) continue;
+      other.supersededBy = me;
+      supersedes.push(other.execution);
+    }
+    const newest = newestLaterThan(mine, entries, 'superseded');
+    if (newest && !mine.committed) mine.supersededBy = newest;
+  }
+  return { mine, supersedes };
+}
+
+/** The newest execution of the lane (in `mode`, or any) that is a later push than `than`. */
+function newestLaterThan(
+  than: Pick<LaneEntry, 'startedAt' | 'execution'>,
+  entries: LaneEntry[],
+  mode?: LaneEntry['mode'],
+): NewerExecution | undefined {
+  const newest = entries
+    .filter((e) => (mode === undefined || e.mode === mode) && isNewer(e, than))
+    .sort(byAge)
+    .at(-1);
+  return newest && { execution: newest.execution, executionArn: newest.executionArn, commit: newest.commit };
+}
+
 async function wait(input: Input<'wait'>, deps: LaneDeps): Promise<Record<string, unknown>> {
   const key = laneKey(input.push);
+  const mode = modeOf(input.push, deps);
+  const now = nowSeconds(deps);
+  const absent = !(await deps.store.read(key)).entries.some((e) => e.executionArn === input.run.executionArn);
+  // Out of the lane at WaitInLane: a redriven run (its lane was released when it stopped). It joins
+  // again at the back and waits behind whatever is in the lane now.
+  if (absent && mode !== 'parallel')
+    await deps.store.rememberLane(input.run.executionArn, key, now + entryLifetimeSeconds);
   const head = await update(key, deps, (entries) => {
-    const mine = entries.find((e) => e.executionArn === input.run.executionArn);
+    let mine = entries.find((e) => e.executionArn === input.run.executionArn);
+    if (!mine && mode !== 'parallel') mine = join(entries, input, mode, now).mine;
     if (mine) mine.taskToken = input.taskToken;
     return { entries, result: mine ? undefined : input.taskToken };
   });
-  // Not in the lane (released meanwhile): nothing to wait for.
+  if (absent && mode !== 'parallel')
+    deps.logger.info('a redriven execution joined its lane again', { lane: key, execution: input.run.name });
+  // Parallel mode: nothing to wait for.
   if (head !== undefined) await answer(head, deps);
   await wakeHead(key, deps);
   return { waiting: true };
@@ -194,8 +220,7 @@ async function check(input: Input<'check'>, deps: LaneDeps): Promise<Checked> {
   const key = laneKey(input.push);
   const current = await deps.store.read(key);
   const mine = current.entries.find((e) => e.executionArn === input.run.executionArn);
-  // Parallel mode, or never entered: nothing can supersede it.
-  if (!mine) return { superseded: false };
+  if (!mine) return reenter(input, deps);
   if (mine.supersededBy) return { superseded: true, supersededBy: mine.supersededBy };
   if (input.checkpoint !== 'production' || mine.committed) return { superseded: false };
   return update<Checked>(key, deps, (entries) => {
@@ -206,6 +231,46 @@ async function check(input: Input<'check'>, deps: LaneDeps): Promise<Checked> {
     entry.committed = true;
     return { entries, result: { superseded: false } };
   });
+}
+
+/**
+ * A run that is not in its lane at a checkpoint. Every run that is not in parallel mode entered at
+ * EnterLane; one that is out of the lane now left it when it failed or was stopped (LeaveLaneAfterFailure,
+ * or the release of its end) and was redriven since. It joins the lane again, so a push cannot pass it
+ * unseen:
+ *
+ * - `superseded`: as EnterLane would: superseded at once by the newest later push in the lane, else it is
+ *   the lane's entry again (later pushes supersede it, it supersedes older uncommitted ones), and it
+ *   commits at `production`.
+ * - `queued`: a later push in the lane (running or waiting) has taken its place in the queue: it ends as
+ *   superseded by the newest of them, without rejoining (a checkpoint cannot wait). Else it joins at the
+ *   back and holds the queue until it leaves.
+ * - `parallel`: it has no lane.
+ */
+async function reenter(input: Input<'check'>, deps: LaneDeps): Promise<Checked> {
+  const mode = modeOf(input.push, deps);
+  if (mode === 'parallel') return { superseded: false };
+  const key = laneKey(input.push);
+  const now = nowSeconds(deps);
+  await deps.store.rememberLane(input.run.executionArn, key, now + entryLifetimeSeconds);
+  const result = await update<Checked>(key, deps, (entries) => {
+    let mine = entries.find((e) => e.executionArn === input.run.executionArn);
+    if (!mine && mode === 'queued') {
+      const newest = newestLaterThan({ execution: input.run.name, startedAt: input.run.startedAt }, entries);
+      if (newest) return { entries, result: { superseded: true, supersededBy: newest } };
+    }
+    mine ??= join(entries, input, mode, now).mine;
+    if (mine.supersededBy) return { entries, result: { superseded: true, supersededBy: mine.supersededBy } };
+    if (input.checkpoint === 'production') mine.committed = true;
+    return { entries, result: { superseded: false } };
+  });
+  deps.logger.info('a redriven execution joined its lane again', {
+    lane: key,
+    execution: input.run.name,
+    checkpoint: input.checkpoint,
+    superseded: result.superseded,
+  });
+  return result;
 }
 
 async function leave(key: string, executionArn: string, deps: LaneDeps): Promise<Record<string, unknown>> {
