@@ -64,7 +64,14 @@ export function ExecutionPage({ name }: { name: string }) {
 
   const { summary } = detail;
   const current = summary.currentState;
-  const focus = selected ?? current ?? detail.visits.at(-1)?.name ?? null;
+  // What to look at first: the running state, else the state that failed first (the reason), else the end.
+  const focus =
+    selected ??
+    current ??
+    detail.visits.find((v) => (v.outcome === 'caught' || v.outcome === 'failed') && v.type !== 'Fail')
+      ?.name ??
+    detail.visits.at(-1)?.name ??
+    null;
   const act = async (what: string, path: string, body: unknown = {}) => {
     setNotice(null);
     try {
@@ -355,7 +362,6 @@ function Tests({ tests }: { tests: TestResultsView }) {
           </ol>`
           : null
       }
-      ${tests.failureCause ? html`<pre class="cause">${tests.failureCause}</pre>` : null}
       ${
         tests.total > 0 || !tests.failureCause
           ? html`<p class="counts">
@@ -367,6 +373,14 @@ function Tests({ tests }: { tests: TestResultsView }) {
           : null
       }
       ${tests.note ? html`<p class="muted small">${tests.note}</p>` : null}
+      ${
+        tests.failureCause
+          ? html`<details class="full-cause" open=${tests.failures.length === 0}>
+              <summary>The whole cause</summary>
+              <pre class="cause">${tests.failureCause}</pre>
+            </details>`
+          : null
+      }
     </div>
   `;
 }

@@ -211,18 +211,46 @@ function testsOf(visits: readonly StateVisitView[]): TestResultsView | null {
       failureCause: null,
     };
   }
-  if (test.outcome === 'failed' || test.outcome === 'caught')
-    return {
-      total: 0,
-      passed: 0,
-      failed: 0,
-      errors: 0,
-      skipped: 0,
-      failures: [],
-      note: test.error,
-      failureCause: test.cause,
-    };
+  if (test.outcome === 'failed' || test.outcome === 'caught') return testsOfFailure(test.error, test.cause);
   return null;
+}
+
+/**
+ * The Test stage's failure as the runner words it (`TestsFailedError`: "N of M tests failed:" and one
+ * "  ✖ suite › name: message" line per failure), read back into a list; the whole cause is kept.
+ */
+export function testsOfFailure(error: string | null, cause: string | null): TestResultsView {
+  const text = cause ?? '';
+  const counts = /(\d+) of (\d+) tests failed:\n((?: {2}[✖…].*(?:\n|$))*)/.exec(text);
+  const failures = (counts?.[3] ?? '')
+    .split('\n')
+    .filter((line) => line.startsWith('  ✖ '))
+    .map((line) => {
+      const body = line.slice(4);
+      const suiteEnd = body.indexOf(' › ');
+      const suite = suiteEnd >= 0 ? body.slice(0, suiteEnd) : '';
+      const rest = suiteEnd >= 0 ? body.slice(suiteEnd + 3) : body;
+      const messageStart = rest.indexOf(': ');
+      return {
+        suite,
+        name: messageStart >= 0 ? rest.slice(0, messageStart) : rest,
+        kind: 'failure',
+        message: messageStart >= 0 ? rest.slice(messageStart + 2) : '',
+      };
+    });
+  const broken = Number(counts?.[1] ?? 0);
+  const total = Number(counts?.[2] ?? 0);
+  const exit = /test command `[\s\S]*?` exited with code (\d+)/.exec(text);
+  return {
+    total,
+    passed: Math.max(0, total - broken),
+    failed: broken,
+    errors: 0,
+    skipped: 0,
+    failures,
+    note: exit ? `${error ?? 'the tests failed'}: a test command exited with code ${exit[1]}` : error,
+    failureCause: cause,
+  };
 }
 
 function approvalOf(

@@ -352,6 +352,52 @@ describe.skipIf(!available)('the console in a real browser, during a real local 
     await page.close();
   });
 
+  it('a run whose tests fail shows the failures first, and the failed state caught', async () => {
+    const broken = await createGitRepo();
+    try {
+      const report =
+        '<testsuite name="math" tests="3" failures="1"><testcase classname="math" name="adds"/><testcase classname="math" name="subtracts"/><testcase classname="math" name="divides by zero"><failure message="expected Infinity, got NaN">at divide (math.js:3)</failure></testcase></testsuite>';
+      const after = await broken.commit(
+        {
+          'stepline.yml': `build:\n  commands: ["true"]\ntest:\n  commands: [${JSON.stringify(`printf '%s' '${report}' > junit.xml; exit 1`)}]\n  reports: [junit.xml]\n`,
+        },
+        'Divide',
+      );
+      const payload = await buildGitHubPushPayload({
+        repoDir: broken.dir,
+        fullName: 'acme/broken',
+        ref: 'refs/heads/main',
+        before: zeroSha,
+        after,
+      });
+      const reply = await deliverGitHubPush(
+        `${runtime.webhookUrl}/webhooks/github`,
+        secret,
+        payload,
+        'console-4',
+      );
+      const { executionName } = reply.body as { executionName: string };
+      const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+      await page.goto(runtime.consoleOpenUrl!);
+      await page.goto(`${runtime.consoleUrl}/executions/${executionName}`);
+      await expect.poll(() => page.locator('h1 .badge').textContent(), { timeout: 120_000 }).toBe('Failed');
+
+      const tests = (await page.locator('.tests').textContent()) ?? '';
+      expect(tests).toContain('divides by zero');
+      expect(tests).toContain('expected Infinity, got NaN');
+      expect(tests.indexOf('divides by zero')).toBeLessThan(tests.indexOf('2 passed') >>> 0);
+      expect(await page.locator('g[data-state="Test"]').getAttribute('data-outcome')).toBe('caught');
+      expect(await page.locator('g[data-state="PipelineFailed"]').getAttribute('data-outcome')).toBe(
+        'failed',
+      );
+      expect(await page.locator('.state-card h2').textContent()).toBe('State Test');
+      await shot(page, 'execution-tests-failed');
+      await page.close();
+    } finally {
+      await broken.remove();
+    }
+  }, 180_000);
+
   it('without its token the console shows where to find it, and its API refuses the page', async () => {
     const context = await browser.newContext({ viewport: { width: 1024, height: 700 } });
     const page = await context.newPage();

@@ -8,7 +8,7 @@ import { buildConsoleAssets, type ConsoleAssets } from '#local/console/assets.ts
 import { layoutDefinition } from '#local/console/graph.ts';
 import { ConsoleBindError, type ConsoleServer, startConsoleServer } from '#local/console/server.ts';
 import { consoleToken, consoleTokenFile } from '#local/console/token.ts';
-import { redactTokens } from '#local/console/views.ts';
+import { redactTokens, testsOfFailure } from '#local/console/views.ts';
 import { LocalStepFunctions, newTaskToken } from '#local/sfn/engine.ts';
 import { renderedLocalDefinition } from './definition.ts';
 
@@ -234,5 +234,21 @@ describe('state data on the execution page', () => {
     expect(shown).not.toContain(token);
     expect(shown).toContain(`<task token ${token.slice(4, 12)}…>`);
     expect(JSON.parse(shown).Payload.taskToken).toMatch(/^<task token/);
+  });
+});
+
+describe('a failed Test stage', () => {
+  it('reads the failures back from the runner cause, first, with the counts', () => {
+    const cause =
+      'test command `npm test` exited with code 1; 2 of 9 tests failed:\n  ✖ math › divides by zero: expected Infinity, got NaN\n  ✖ parses: a: b\n--- last lines of the log ---\n[+ 0.1s] …';
+
+    const tests = testsOfFailure('TestsFailedError', cause);
+
+    expect(tests.failures).toEqual([
+      { suite: 'math', name: 'divides by zero', kind: 'failure', message: 'expected Infinity, got NaN' },
+      { suite: '', name: 'parses', kind: 'failure', message: 'a: b' },
+    ]);
+    expect(tests).toMatchObject({ total: 9, failed: 2, passed: 7, failureCause: cause });
+    expect(tests.note).toBe('TestsFailedError: a test command exited with code 1');
   });
 });
