@@ -211,19 +211,28 @@ export async function startConsoleServer(
       name,
       setTimeout(() => {
         pending.delete(name);
-        const record = readStoredExecution(deps.dataDir, name);
-        if (!record) return;
-        if (listStreams.size > 0) {
-          const message: ListStreamMessage = { kind: 'execution', execution: summaryOf(record) };
-          for (const res of listStreams) write(res, message);
+        // A timer has no caller: a record that cannot be read now (being replaced, torn) is skipped;
+        // the next event sends the execution again.
+        try {
+          const record = readStoredExecution(deps.dataDir, name);
+          if (!record) return;
+          if (listStreams.size > 0) {
+            const message: ListStreamMessage = { kind: 'execution', execution: summaryOf(record) };
+            for (const res of listStreams) write(res, message);
+          }
+        } catch {
+          return;
         }
         const streams = detailStreams.get(name);
         if (streams && streams.size > 0)
-          void detailOf(name).then((detail) => {
-            if (!detail) return;
-            const message: DetailStreamMessage = { kind: 'detail', detail };
-            for (const res of streams) write(res, message);
-          });
+          detailOf(name).then(
+            (detail) => {
+              if (!detail) return;
+              const message: DetailStreamMessage = { kind: 'detail', detail };
+              for (const res of streams) write(res, message);
+            },
+            () => {},
+          );
       }, 150),
     );
   };
