@@ -96,10 +96,12 @@ export class ExecutionLanes extends Construct {
       },
       targets: [
         new LambdaFunction(this.handler.function, {
-          // The execution and its status, never its input or output.
+          // The execution, its status and when it changed (a redriven run's lane ignores an older
+          // end, delivered late), never its input or output.
           event: RuleTargetInput.fromObject({
             source: 'aws.states',
             'detail-type': 'Step Functions Execution Status Change',
+            time: EventField.time,
             detail: {
               executionArn: EventField.fromPath('$.detail.executionArn'),
               status: EventField.fromPath('$.detail.status'),

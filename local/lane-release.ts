@@ -10,11 +10,13 @@ const endStatuses: Readonly<Record<string, string>> = {
 };
 
 /** The "Step Functions Execution Status Change" event EventBridge sends the lane Lambda on AWS. */
-function statusChange(engine: LocalStepFunctions, executionArn: string, status: string) {
+function statusChange(engine: LocalStepFunctions, executionArn: string, status: string, time: Date) {
   return {
     version: '0',
     source: 'aws.states',
     'detail-type': 'Step Functions Execution Status Change',
+    // As EventBridge's: when the status changed, to the second.
+    time: `${time.toISOString().slice(0, 19)}Z`,
     resources: [executionArn],
     detail: { executionArn, stateMachineArn: engine.stateMachineArn, status },
   };
@@ -32,27 +34,30 @@ export function releaseLanesOnExecutionEnd(
   invokeLane: (event: unknown) => Promise<unknown>,
   logger: EngineLogger,
 ): () => void {
-  const release = (executionArn: string, status: string) => {
-    invokeLane(statusChange(engine, executionArn, status)).catch((error: unknown) =>
+  const release = (executionArn: string, status: string, time: Date) => {
+    invokeLane(statusChange(engine, executionArn, status, time)).catch((error: unknown) =>
       logger.warn('the lane of an ended execution could not be released', {
         executionArn,
         error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
       }),
     );
   };
-  const listener = (executionArn: string, event: { type: string }) => {
+  const listener = (executionArn: string, event: { type: string; timestamp?: Date }) => {
     const status = endStatuses[event.type];
-    if (status) release(executionArn, status);
+    if (status) release(executionArn, status, event.timestamp ?? new Date());
   };
   engine.on('event', listener);
   for (const executionArn of executionsInLanes(engine.dataDir)) {
     let status: string;
+    let stopped = new Date();
     try {
-      status = engine.describeExecution(executionArn).status;
+      const description = engine.describeExecution(executionArn);
+      status = description.status;
+      stopped = description.stopDate ?? stopped;
     } catch {
       status = 'ABORTED';
     }
-    if (status !== 'RUNNING') release(executionArn, status);
+    if (status !== 'RUNNING') release(executionArn, status, stopped);
   }
   return () => engine.off('event', listener);
 }

@@ -23,6 +23,11 @@ export interface LaneEntry {
   committed?: boolean;
   /** `superseded`: the newest later execution of the lane, once one entered before this one committed. */
   supersededBy?: NewerExecution;
+  /**
+   * Seconds since the epoch when a redriven run joined the lane again (it had left it when it failed
+   * or was stopped): a release of an end before that is a late one of the earlier attempt, ignored.
+   */
+  rejoinedAt?: number;
   /** Seconds since the epoch after which the entry is dropped (no execution lives that long). */
   expiresAt: number;
 }

@@ -45,7 +45,17 @@ export const LaneInput = z.discriminatedUnion('action', [
   z.object({ action: z.literal('check'), checkpoint: Checkpoint, ...Common }),
   z.object({ action: z.literal('leave'), ...Common }),
   /** An execution ended (EventBridge on AWS, the engine locally): leave whatever lane it is in. */
-  z.object({ action: z.literal('release'), executionArn: z.string().min(1) }),
+  z.object({
+    action: z.literal('release'),
+    executionArn: z.string().min(1),
+    /** The status it reports: only an end (SUCCEEDED, FAILED, TIMED_OUT, ABORTED) releases; RUNNING (a redrive) does not. */
+    status: z.string().min(1).optional(),
+    /** When it ended (the event's `time`): a release older than the run's return to its lane is stale. */
+    endedAt: z
+      .string()
+      .refine((value) => !Number.isNaN(Date.parse(value)), 'is not a date')
+      .optional(),
+  }),
 ]);
 export type LaneInput = z.infer<typeof LaneInput>;
 
@@ -82,6 +92,8 @@ export interface LaneDeps {
 
 /** No execution outlives the state machine's `TimeoutSeconds` (8 days); a day more, and an entry is stale. */
 const entryLifetimeSeconds = 9 * 86400;
+/** The statuses of a "Step Functions Execution Status Change" that end an execution. */
+const endStatuses = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']);
 /** Conditional writes lost in a row before giving up (the state machine retries LaneContentionError). */
 const maxAttempts = 25;
 
@@ -121,9 +133,11 @@ export async function lane(
     case 'leave':
       return leave(laneKey(input.push), input.run.executionArn, deps);
     case 'release': {
+      // A redriven execution's status change says RUNNING again: it is back, not gone.
+      if (input.status !== undefined && !endStatuses.has(input.status)) return { left: false };
       const key = await deps.store.laneOf(input.executionArn);
       if (key === undefined) return { left: false };
-      return leave(key, input.executionArn, deps);
+      return leave(key, input.executionArn, deps, input.endedAt);
     }
   }
 }
@@ -204,7 +218,10 @@ async function wait(input: Input<'wait'>, deps: LaneDeps): Promise<Record<string
     await deps.store.rememberLane(input.run.executionArn, key, now + entryLifetimeSeconds);
   const head = await update(key, deps, (entries) => {
     let mine = entries.find((e) => e.executionArn === input.run.executionArn);
-    if (!mine && mode !== 'parallel') mine = join(entries, input, mode, now).mine;
+    if (!mine && mode !== 'parallel') {
+      mine = join(entries, input, mode, now).mine;
+      mine.rejoinedAt = now;
+    }
     if (mine) mine.taskToken = input.taskToken;
     return { entries, result: mine ? undefined : input.taskToken };
   });
@@ -259,7 +276,10 @@ async function reenter(input: Input<'check'>, deps: LaneDeps): Promise<Checked> 
       const newest = newestLaterThan({ execution: input.run.name, startedAt: input.run.startedAt }, entries);
       if (newest) return { entries, result: { superseded: true, supersededBy: newest } };
     }
-    mine ??= join(entries, input, mode, now).mine;
+    if (!mine) {
+      mine = join(entries, input, mode, now).mine;
+      mine.rejoinedAt = now;
+    }
     if (mine.supersededBy) return { entries, result: { superseded: true, supersededBy: mine.supersededBy } };
     if (input.checkpoint === 'production') mine.committed = true;
     return { entries, result: { superseded: false } };
@@ -273,12 +293,35 @@ async function reenter(input: Input<'check'>, deps: LaneDeps): Promise<Checked> 
   return result;
 }
 
-async function leave(key: string, executionArn: string, deps: LaneDeps): Promise<Record<string, unknown>> {
-  const left = await update(key, deps, (entries) => {
+/**
+ * Takes the execution out of lane `key`. `endedAt` (a release): the end it reports; an entry that
+ * joined again after that end (a redriven run, see {@link reenter}) stays, since the end is an earlier
+ * attempt's (EventBridge may deliver it late, after retries).
+ */
+async function leave(
+  key: string,
+  executionArn: string,
+  deps: LaneDeps,
+  endedAt?: string,
+): Promise<Record<string, unknown>> {
+  const ended = endedAt === undefined ? undefined : Math.floor(Date.parse(endedAt) / 1000);
+  const outcome = await update<boolean | 'rejoined'>(key, deps, (entries) => {
     const index = entries.findIndex((e) => e.executionArn === executionArn);
+    const entry = entries[index];
+    if (entry?.rejoinedAt !== undefined && ended !== undefined && ended < entry.rejoinedAt)
+      return { entries, result: 'rejoined' };
     if (index >= 0) entries.splice(index, 1);
     return { entries, result: index >= 0 };
   });
+  if (outcome === 'rejoined') {
+    deps.logger.info('a release older than the execution’s return to its lane was ignored', {
+      lane: key,
+      executionArn,
+      endedAt,
+    });
+    return { left: false, rejoined: true };
+  }
+  const left = outcome;
   await deps.store.forgetLane(executionArn);
   const woke = await wakeHead(key, deps);
   return { left, ...(woke ? { woke } : {}) };

@@ -64,6 +64,7 @@ describe('execution-mode lanes', () => {
             InputPathsMap: {
               'detail-executionArn': '$.detail.executionArn',
               'detail-status': '$.detail.status',
+              time: '$.time',
             },
             InputTemplate: Match.anyValue(),
           },

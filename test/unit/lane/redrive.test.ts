@@ -71,11 +71,12 @@ function runOf(name: string, second: number) {
   };
 }
 
-/** The release EventBridge sends when `name` ends without its LeaveLane state. */
-const endOf = (name: string, status = 'FAILED') =>
+/** The status change EventBridge sends the lane when `name` ends (or, RUNNING, is redriven). */
+const endOf = (name: string, status = 'FAILED', time?: string) =>
   toLaneInput({
     source: 'aws.states',
     'detail-type': 'Step Functions Execution Status Change',
+    ...(time === undefined ? {} : { time }),
     detail: { executionArn: runOf(name, 0).run.executionArn, status },
   });
 
@@ -203,5 +204,44 @@ describe('a redriven run in queued mode', () => {
     expect(whileFirstRuns).toEqual([]);
     expect(afterFirst).toEqual(['token-3']);
     expect(answered).toEqual(['token-3', 'token-2-redriven']);
+  });
+});
+
+describe('the release of a redriven run', () => {
+  it('keeps the run in its lane when the status change says RUNNING again (a redrive)', async () => {
+    const { deps } = setup('superseded');
+    const older = runOf('older', 1);
+    await lane({ action: 'enter', ...older }, deps);
+
+    const released = await lane(endOf('older', 'RUNNING'), deps);
+
+    expect(released).toEqual({ left: false });
+    expect((await deps.store.read(laneOfMain)).entries.map((e) => e.execution)).toEqual(['older']);
+  });
+
+  it('ignores an end delivered late, after the redriven run joined its lane again, and takes a later end', async () => {
+    let now = Date.parse('2026-11-30T06:00:00Z');
+    const { deps, answered } = setup('queued');
+    deps.now = () => now;
+    const older = runOf('older', 1);
+    const newer = runOf('newer', 2);
+    await lane({ action: 'enter', ...older }, deps);
+    // Stopped at 06:00:10, released; EventBridge delivers at least once, and retries: the same end
+    // may come again after the run was redriven and joined its lane again.
+    now = Date.parse('2026-11-30T06:00:10Z');
+    await lane(endOf('older', 'ABORTED', '2026-11-30T06:00:10Z'), deps);
+    now = Date.parse('2026-11-30T06:05:00Z');
+    await lane({ action: 'check', checkpoint: 'staging', ...older }, deps);
+    await lane({ action: 'enter', ...newer }, deps);
+    await lane({ action: 'wait', taskToken: 'token-newer', ...newer }, deps);
+
+    const late = await lane(endOf('older', 'ABORTED', '2026-11-30T06:00:10Z'), deps);
+    const whileOlderRuns = [...answered];
+    const ended = await lane(endOf('older', 'FAILED', '2026-11-30T06:07:00Z'), deps);
+
+    expect(late).toEqual({ left: false, rejoined: true });
+    expect(whileOlderRuns).toEqual([]);
+    expect(ended).toEqual({ left: true, woke: 'newer' });
+    expect(answered).toEqual(['token-newer']);
   });
 });
