@@ -93,6 +93,9 @@ export function storyOf(
   return story.visits;
 }
 
+/** Wide enough for the pipeline's longest state name (`SupersededBeforeProduction`), so durations line up. */
+export const stateNameWidth = 26;
+
 /** One line per state visit, as `stepline run` prints them when they end. */
 export function formatVisit(visit: StateVisit): string {
   const mark = visit.outcome === 'succeeded' ? '✓' : visit.outcome === 'failed' ? '✗' : '…';
@@ -101,7 +104,7 @@ export function formatVisit(visit: StateVisit): string {
   const error = visit.outcome === 'failed' && visit.error ? `  ${visit.error}` : '';
   const summary = visit.summary ? `  ${visit.summary}` : '';
   return printable(
-    `  ${mark} ${visit.name.padEnd(20)} ${formatDuration(visit.durationMs).padStart(9)}${retries}${error}${summary}`,
+    `  ${mark} ${visit.name.padEnd(stateNameWidth)} ${formatDuration(visit.durationMs).padStart(9)}${retries}${error}${summary}`,
   );
 }
 
