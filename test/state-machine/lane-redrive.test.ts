@@ -90,32 +90,6 @@ function pipeline(executionMode: ExecutionModeSetting, holdBuildOf: string[], ho
     else setImmediate(approve);
     return null;
   };
-  engine = new LocalStepFunctions({
-    dataDir,
-    stateMachineName: 'stepline-pipeline',
-    definition: render(s),
-    tasks: {
-      [s.ReportStatusFunctionArn]: ok,
-      [s.FetchSourceFunctionArn]: async () => ({
-        sourceKey: 'runs/x/source.tar.gz',
-        configKey: 'runs/x/stepline.json',
-        deployment: {
-          imageRepository: 'acme/hello',
-          approvalTimeoutSeconds: 3600,
-          runnerTaskRoleArn: 'arn:aws:iam::111122223333:role/stepline/runner',
-          publisherTaskRoleArn: 'arn:aws:iam::111122223333:role/stepline/publisher',
-        },
-      }),
-      [s.DeployFunctionArn]: async () => ({ outcome: 'Deploying', rolloutState: 'IN_PROGRESS' }),
-      [s.CheckDeploymentFunctionArn]: async () => ({ outcome: 'Completed', rolloutState: 'COMPLETED' }),
-      [s.RequestApprovalFunctionArn]: ok,
-      [s.LaneFunctionArn]: lanes.lane,
-      [lambdaWithToken]: lanes.withToken(approval),
-      [ecsRunTask]: runner,
-    },
-    overrides: { waitTimeOverrides: 0, retryIntervalOverrides: 0 },
-  });
-  engines.push(engine);
   const context = {
     executionArn: 'release',
     executionName: 'release',
@@ -123,7 +97,37 @@ function pipeline(executionMode: ExecutionModeSetting, holdBuildOf: string[], ho
     resource: 'release',
     signal: new AbortController().signal,
   };
-  releaseLanesOnExecutionEnd(engine, (event) => lanes.lane(toLaneInput(event), context), silent);
+  /** The engine of a `serve` on `dataDir`, with the local release of ended executions. */
+  const startEngine = () => {
+    engine = new LocalStepFunctions({
+      dataDir,
+      stateMachineName: 'stepline-pipeline',
+      definition: render(s),
+      tasks: {
+        [s.ReportStatusFunctionArn]: ok,
+        [s.FetchSourceFunctionArn]: async () => ({
+          sourceKey: 'runs/x/source.tar.gz',
+          configKey: 'runs/x/stepline.json',
+          deployment: {
+            imageRepository: 'acme/hello',
+            approvalTimeoutSeconds: 3600,
+            runnerTaskRoleArn: 'arn:aws:iam::111122223333:role/stepline/runner',
+            publisherTaskRoleArn: 'arn:aws:iam::111122223333:role/stepline/publisher',
+          },
+        }),
+        [s.DeployFunctionArn]: async () => ({ outcome: 'Deploying', rolloutState: 'IN_PROGRESS' }),
+        [s.CheckDeploymentFunctionArn]: async () => ({ outcome: 'Completed', rolloutState: 'COMPLETED' }),
+        [s.RequestApprovalFunctionArn]: ok,
+        [s.LaneFunctionArn]: lanes.lane,
+        [lambdaWithToken]: lanes.withToken(approval),
+        [ecsRunTask]: runner,
+      },
+      overrides: { waitTimeOverrides: 0, retryIntervalOverrides: 0 },
+    });
+    engines.push(engine);
+    return releaseLanesOnExecutionEnd(engine, (event) => lanes.lane(toLaneInput(event), context), silent);
+  };
+  let stopReleasing = startEngine();
 
   const until = async (what: string, ready: () => boolean) => {
     for (let i = 0; i < 1000; i++) {
@@ -138,7 +142,15 @@ function pipeline(executionMode: ExecutionModeSetting, holdBuildOf: string[], ho
     return held.get(key)![n - 1]!;
   };
   return {
-    engine,
+    get engine() {
+      return engine;
+    },
+    /** Stops the runtime as `serve` does at Ctrl-C (the release unsubscribed first) and starts it again. */
+    async restart() {
+      stopReleasing();
+      await engine.close();
+      stopReleasing = startEngine();
+    },
     async start(name: string) {
       const commit = `${name}00`.replace(/[^0-9a-f]/g, 'a');
       return (await engine.startExecution({ name, input: JSON.stringify(pushOf(commit)) })).executionArn;
@@ -213,6 +225,39 @@ it('lets a redriven run that is alone in its lane deploy, holding the queue for 
   expect(p.path('older')).toContain('DeployProduction');
   expect(p.path('older').at(-2)).toBe('LeaveLaneAfterSuccess');
   expect(newerWhileOlderRuns.at(-1)).toBe('WaitInLane');
+  expect(newer.status).toBe('SUCCEEDED');
+  expect(p.path('newer')).toContain('DeployProduction');
+});
+
+it('ends a run redriven at serve start while it waited for approval as superseded by a push that came since', async () => {
+  const p = pipeline('superseded', ['newer'], ['older']);
+  const olderArn = await p.start('older');
+  await p.approval('older');
+  await p.restart();
+  await p.released(olderArn);
+  const newerArn = await p.start('newer');
+  const newerBuild = await p.build('newer');
+
+  const redriven = await p.engine.redriveStoppedByRuntime(({ stateName }) => stateName === 'RequestApproval');
+  (await p.approval('older', 2))();
+  const older = await p.engine.waitForExecution(olderArn);
+  newerBuild();
+  const newer = await p.engine.waitForExecution(newerArn);
+
+  expect(redriven).toEqual([olderArn]);
+  expect(older.status).toBe('SUCCEEDED');
+  expect(p.path('older')).not.toContain('DeployProduction');
+  expect(p.path('older').slice(-5)).toEqual([
+    'CheckLaneBeforeProduction',
+    'SupersededBeforeProduction',
+    'Superseded',
+    'LeaveLaneAfterSuperseded',
+    'PipelineSuperseded',
+  ]);
+  expect(JSON.parse(older.output!).lane).toMatchObject({
+    superseded: true,
+    supersededBy: { execution: 'newer' },
+  });
   expect(newer.status).toBe('SUCCEEDED');
   expect(p.path('newer')).toContain('DeployProduction');
 });
