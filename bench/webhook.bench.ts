@@ -1,45 +1,43 @@
 /**
- * How much does the webhook cost on top of bare HTTP? Drives the local webhook server (the same
- * middy handler as on AWS, signature check, zod parsing, trigger rules) with autocannon on
- * loopback, and then a bare `node:http` server that answers 202 without work, and compares.
+ * How much does the webhook cost on top of bare HTTP? Drives the local API Gateway stand-in with
+ * the webhook as the local runtime runs it (its bundle in Lambda workers, up to its concurrency of
+ * 10: signature check, zod parsing, trigger rules, StartExecution through the SDK) with autocannon
+ * on loopback, and then a bare `node:http` server that answers 202 without work, and compares.
  *
  * Each server runs in its own child process so it does not share an event loop with autocannon.
- * Step Functions is a stand-in that answers StartExecution at once; every request carries a fresh
- * delivery id, so every one of them is a new execution. Logging is set to WARN in the server.
+ * Step Functions is a loopback stand-in that answers StartExecution at once; every request carries
+ * a fresh delivery id, so every one of them is a new execution. The webhook logs nothing (SILENT).
  *
  *   npm run bench:webhook            # 5 s per server
  *   BENCH_DURATION=10 npm run bench:webhook
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { hmacSha256Hex } from '#functions/webhook/signature.ts';
-import { localDefaultConfig, startWebhookServer } from '#local/webhook-server.ts';
+import { localDefaultConfig } from '#local/webhook-server.ts';
+import { startWorkerWebhook } from '../test/helpers/webhook-lambda.ts';
 
 const SECRET = 'bench-secret';
-const STATE_MACHINE_ARN = 'arn:aws:states:local:000000000000:stateMachine:stepline-pipeline';
 const GOAL_RATIO = 0.5;
 const durationSeconds = Math.min(Math.max(Number(process.env.BENCH_DURATION ?? 5), 1), 60);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
 
 async function serveWebhook(): Promise<number> {
-  const server = await startWebhookServer({
+  const bundleDir = mkdtempSync(join(tmpdir(), 'stepline-bench-webhook-'));
+  process.on('exit', () => rmSync(bundleDir, { recursive: true, force: true }));
+  const webhook = await startWorkerWebhook({
     config: localDefaultConfig(SECRET),
-    // Step Functions stand-in: answers StartExecution at once.
-    sfn: {
-      send: (async (command: { input: { name?: string } }) => ({
-        executionArn: `arn:aws:states:local:000000000000:execution:stepline-pipeline:${command.input.name}`,
-        startDate: new Date(),
-      })) as never,
-    },
-    stateMachineArn: STATE_MACHINE_ARN,
-    resolveSecret: async (ref) => ('value' in ref ? ref.value : SECRET),
+    bundleDir,
+    resolveSecret: async () => SECRET,
   });
-  return server.port;
+  return webhook.server.port;
 }
 
 async function serveBare(): Promise<number> {

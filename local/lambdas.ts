@@ -14,34 +14,6 @@ import type { EngineLogger, TaskHandler } from '#local/sfn/engine.ts';
 import { localFunctionArn } from '#local/substitutions.ts';
 import { type LambdaKey, lambdaCompute } from '#shared/compute.ts';
 import type { DeploymentConfig } from '#shared/deployment-config.ts';
-import { LambdaTooManyRequestsError } from '#shared/errors.ts';
-
-/** Concurrent invocations an in-process function accepts, like a reserved concurrency on AWS. */
-const reservedConcurrency = 10;
-
-/**
- * An in-process function as a Task handler, for tests that bring their own function: input and
- * output pass through JSON as the Lambda service passes them, and past the concurrency limit it
- * throws the same `Lambda.TooManyRequestsException` the state machine retries on AWS. The local
- * runtime runs the real bundles instead ({@link localLambdas}).
- */
-export function asLambda(name: string, fn: (event: unknown) => Promise<unknown>): TaskHandler {
-  let inFlight = 0;
-  return async (input) => {
-    if (inFlight >= reservedConcurrency) {
-      throw new LambdaTooManyRequestsError(
-        `function stepline-${name} is at its concurrency limit (${reservedConcurrency})`,
-      );
-    }
-    inFlight++;
-    try {
-      const result = await fn(JSON.parse(JSON.stringify(input ?? null)));
-      return result === undefined ? null : JSON.parse(JSON.stringify(result));
-    } finally {
-      inFlight--;
-    }
-  };
-}
 
 export interface LocalLambdaDeps {
   dataDir: string;
@@ -57,6 +29,10 @@ export interface LocalLambdaDeps {
   logger?: Pick<EngineLogger, 'error'>;
   /** Concurrent invocations per function. @default defaultReservedConcurrency (10) */
   reservedConcurrency?: number;
+  /** The state machine the webhook starts executions of; read at the webhook's cold start. */
+  stateMachineArn(): string;
+  /** The secrets extension's stand-in (local/secrets-extension.ts), which the webhook reads its secrets from. */
+  secretsExtension: { port: number; token: string };
 }
 
 /** The functions the local state machine invokes, in the order a run first needs them. */
@@ -69,8 +45,8 @@ const taskFunctions = [
   'requestApproval',
 ] as const;
 type TaskFunctionKey = (typeof taskFunctions)[number];
-/** Every function run in workers: the state machine's, and the approval API behind the local server. */
-type WorkerFunctionKey = TaskFunctionKey | 'approvalApi';
+/** Every function run in workers: the state machine's, and the webhook and approval API behind the local server. */
+type WorkerFunctionKey = TaskFunctionKey | 'webhook' | 'approvalApi';
 
 export interface LocalLambdas {
   fetchSource: TaskHandler;
@@ -88,6 +64,8 @@ export interface LocalLambdas {
    * the function the state's `FunctionName` names gets the state's `Payload`.
    */
   invokeWithToken: TaskHandler;
+  /** `POST /webhooks/{provider}`: the webhook function as the HTTP API's integration invokes it. */
+  webhook: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
   /** `GET|POST /approvals/{id}`: the approval API function as the HTTP API's integration invokes it. */
   approvalApi: (event: APIGatewayProxyEventV2) => Promise<APIGatewayProxyResultV2>;
   /** The functions themselves (their catalog settings, warm workers). */
@@ -123,8 +101,11 @@ export async function localLambdas(deps: LocalLambdaDeps): Promise<LocalLambdas>
     endpoints: deps.endpoints,
     credentials: deps.credentials,
     ...(deps.logLevel === undefined ? {} : { logLevel: deps.logLevel }),
+    stateMachineArn: deps.stateMachineArn,
+    secretsExtension: deps.secretsExtension,
   };
-  const keys: readonly WorkerFunctionKey[] = [...taskFunctions, 'approvalApi'];
+  // The webhook first: a push reaches it before any other (prewarm goes in this order).
+  const keys: readonly WorkerFunctionKey[] = ['webhook', ...taskFunctions, 'approvalApi'];
   const bundles = await bundleLambdas(
     keys.map((key) => lambdaCompute[key]),
     outDir,
@@ -157,11 +138,14 @@ export async function localLambdas(deps: LocalLambdaDeps): Promise<LocalLambdas>
     requestApproval: (input) =>
       functions.requestApproval.invoke((input as { Payload?: unknown } | null)?.Payload),
     notifyApprovalOutcome: invoke(functions.requestApproval),
+    webhook: apiGatewayIntegration(functions.webhook, deps.logger),
     approvalApi: apiGatewayIntegration(functions.approvalApi, deps.logger),
     lane: invoke(functions.lane),
     invokeWithToken: (input) => {
       const { FunctionName, Payload } = (input ?? {}) as { FunctionName?: unknown; Payload?: unknown };
-      const fn = Object.values(functions).find((f) => localFunctionArn(f.compute.folder) === FunctionName);
+      const fn = taskFunctions
+        .map((key) => functions[key])
+        .find((f) => localFunctionArn(f.compute.folder) === FunctionName);
       if (!fn) {
         const error = new Error(`Function not found: ${String(FunctionName)}`);
         error.name = 'Lambda.ResourceNotFoundException';

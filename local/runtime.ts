@@ -2,7 +2,6 @@ import '#local/polyfills.ts';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { SFNClient } from '@aws-sdk/client-sfn';
 import { describeRunnerExit } from '#functions/task-stopped/task-stopped.ts';
 import { approvalApiRoutes } from '#local/approvals.ts';
 import { type LocalConsole, startLocalConsole } from '#local/console/console.ts';
@@ -21,6 +20,7 @@ import { startLocalRegistry } from '#local/registry/server.ts';
 import { publisherTaskEnv } from '#local/registry/task-env.ts';
 import { acquireRuntimeLock } from '#local/runtime-lock.ts';
 import { localRegion, localS3Client, startLocalS3 } from '#local/s3.ts';
+import { startLocalSecretsExtension } from '#local/secrets-extension.ts';
 import { type SentEmail, startLocalSes } from '#local/ses/server.ts';
 import { startSfnApiServer } from '#local/sfn/api-server.ts';
 import { LocalStepFunctions, type LocalStepFunctionsOverrides, type TaskHandler } from '#local/sfn/engine.ts';
@@ -28,7 +28,6 @@ import { localSubstitutions } from '#local/substitutions.ts';
 import { startWebhookServer } from '#local/webhook-server.ts';
 import type { DeploymentConfig } from '#shared/deployment-config.ts';
 import { RunnerExitedError } from '#shared/errors.ts';
-import { createLogger } from '#shared/logger.ts';
 import { localSecretResolver, type ResolveSecret } from '#shared/secrets.ts';
 import { render } from '#state-machines/pipeline.ts';
 
@@ -183,6 +182,13 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         }
       },
     });
+    // The webhook reads its secrets as on AWS, from the Parameters and Secrets extension's HTTP
+    // API; its stand-in answers them with the local resolver (a {secretName} falls back to
+    // STEPLINE_WEBHOOK_SECRET), on loopback, to the session token only the webhook's worker has.
+    const secretsExtension = await startLocalSecretsExtension({
+      resolveSecret: options.resolveSecret ?? localSecretResolver(),
+    });
+    closers.unshift(() => secretsExtension.close());
     // Each function's bundle, run in workers of its own with the local endpoints in its environment.
     const lambdas = await localLambdas({
       dataDir,
@@ -198,6 +204,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       },
       credentials: () => localCredentials,
       logger: options.logger,
+      stateMachineArn: () => engine?.stateMachineArn ?? '',
+      secretsExtension,
     });
     closers.unshift(() => lambdas.close());
     engine = new LocalStepFunctions({
@@ -250,13 +258,9 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     const webhook = await startWebhookServer({
       host: options.host ?? '127.0.0.1',
       port: options.port ?? 8080,
-      config: options.config,
-      // The webhook handler talks to Step Functions through the real SDK, as on AWS.
-      sfn: new SFNClient({ endpoint: api.url, region: localRegion, credentials: localCredentials }),
-      stateMachineArn: engine.stateMachineArn,
-      resolveSecret: options.resolveSecret ?? localSecretResolver(),
-      logger: createLogger('stepline-webhook'),
-      // The approval API's bundle in its worker, as the HTTP API's integration invokes it.
+      // The webhook's and the approval API's bundles in their workers, as the HTTP API's integrations invoke them.
+      webhook: (event) => lambdas.webhook(event),
+      logger: options.logger,
       routes: approvalApiRoutes((event) => lambdas.approvalApi(event)),
     });
     closers.unshift(() => webhook.close());

@@ -1,14 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '@aws-lambda-powertools/logger';
-import type { SFNClient } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
-import { createHandler } from '#functions/webhook/create-handler.ts';
 import { MAX_BODY_BYTES } from '#functions/webhook/receive-push.ts';
 import { listen } from '#local/http/listen.ts';
 import { DeploymentConfig } from '#shared/deployment-config.ts';
 import { createLogger } from '#shared/logger.ts';
 import { providers } from '#shared/push-event.ts';
-import type { ResolveSecret } from '#shared/secrets.ts';
 import {
   BodyTooLargeError,
   localLambdaContext,
@@ -36,12 +33,15 @@ export interface WebhookServerOptions {
   port?: number;
   /** @default "127.0.0.1" */
   host?: string;
-  config: DeploymentConfig;
-  sfn: Pick<SFNClient, 'send'>;
-  stateMachineArn: string;
-  resolveSecret: ResolveSecret;
-  /** @default a Powertools logger for "stepline-webhook" at LOG_LEVEL */
-  logger?: Logger;
+  /**
+   * `POST /webhooks/{provider}`: the webhook function as the HTTP API's Lambda integration invokes
+   * it (locally `localLambdas().webhook`, its bundle in a worker). It gets the request's body as
+   * API Gateway passes it: text when textual and valid UTF-8, else base64, so the bytes a signature
+   * covers arrive unchanged.
+   */
+  webhook: LocalRoute['handle'];
+  /** Where a request the server itself failed on is logged. @default a Powertools logger for "stepline-api" */
+  logger?: Pick<Logger, 'error'>;
   /** More routes on the same server (e.g. approvals), matched after the built-in ones. */
   routes?: readonly LocalRoute[];
 }
@@ -83,25 +83,18 @@ function match(route: CompiledRoute, path: string): Record<string, string> | und
 }
 
 /**
- * The local stand-in for API Gateway: `POST /webhooks/{provider}` runs the webhook Lambda handler
- * (the same handler as on AWS) on an API Gateway v2 event built from the request;
- * `GET /healthz` answers 200. Unknown paths get 404 and known paths with another method 405.
+ * The local stand-in for API Gateway: `POST /webhooks/{provider}` invokes the webhook function with
+ * an API Gateway v2 event built from the request; `GET /healthz` answers 200. Unknown paths get 404
+ * and known paths with another method 405. Bodies over the webhook's limit get 413 without an invocation.
  */
 export async function startWebhookServer(options: WebhookServerOptions): Promise<WebhookServer> {
-  const logger = options.logger ?? createLogger('stepline-webhook');
-  const webhook = createHandler({
-    sfn: options.sfn,
-    stateMachineArn: options.stateMachineArn,
-    config: options.config,
-    resolveSecret: options.resolveSecret,
-    logger,
-  });
+  const logger = options.logger ?? createLogger('stepline-api');
   const routes = [
     {
       method: 'POST',
       pattern: '/webhooks/{provider}',
       functionName: 'stepline-webhook',
-      handle: (event: APIGatewayProxyEventV2, context: Context) => webhook(event, context),
+      handle: options.webhook,
     },
     {
       method: 'GET',

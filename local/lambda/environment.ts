@@ -30,6 +30,13 @@ export interface LambdaEnvironmentOptions {
   credentials: () => LocalCredentials;
   /** Powertools log level. @default POWERTOOLS_LOG_LEVEL of this process, else INFO (the stack's default) */
   logLevel?: string;
+  /** The pipeline's state machine, which the webhook starts executions of (known once the engine exists). */
+  stateMachineArn(): string;
+  /**
+   * The AWS Parameters and Secrets Lambda Extension's stand-in (local/secrets-extension.ts): its
+   * port and the token it answers, which a function reads secrets with as it does on AWS.
+   */
+  secretsExtension: { port: number; token: string };
 }
 
 /** Variables of this process a function may see: what `git` (FetchSource's archiver, the commit list) needs. */
@@ -123,10 +130,36 @@ export function lambdaEnvironment(
     case 'lane':
       // Lanes in files under the data directory where the stack gives LANE_TABLE (DynamoDB).
       return { ...env, STEPLINE_CONFIG: config, LANE_STORE: 'local', STEPLINE_DATA_DIR: options.dataDir };
-    case 'webhook':
+    case 'webhook': {
+      // The extension's layer (which the stack adds to functions that read secrets) listens on the
+      // port Lambda gives it, and answers only the function's session token.
+      const { secretsExtension } = options;
+      return {
+        ...env,
+        ...envSecretVariables(options.config),
+        STATE_MACHINE_ARN: options.stateMachineArn(),
+        STEPLINE_CONFIG: config,
+        PARAMETERS_SECRETS_EXTENSION_HTTP_PORT: String(secretsExtension.port),
+        AWS_SESSION_TOKEN: secretsExtension.token,
+      };
+    }
     case 'taskStopped':
       throw new Error(`the local runtime does not run ${functionName} as a Lambda`);
   }
+}
+
+/**
+ * The variables that `{ "env": NAME }` webhook secrets name, from this process: locally a secret may
+ * live in the environment `stepline serve` was started with (on AWS every secret is a
+ * `{ "secretName" }`), and the webhook reads it from its own environment.
+ */
+function envSecretVariables(config: DeploymentConfig): Record<string, string> {
+  const variables: Record<string, string> = {};
+  for (const repository of config.repositories) {
+    const ref = repository.webhookSecret;
+    if (ref && 'env' in ref && process.env[ref.env] !== undefined) variables[ref.env] = process.env[ref.env]!;
+  }
+  return variables;
 }
 
 /** The variables that give a function its credentials, as Lambda gives it its role's. */

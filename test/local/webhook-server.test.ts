@@ -1,27 +1,43 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { Logger } from '@aws-lambda-powertools/logger';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '#functions/webhook/receive-push.ts';
-import { localDefaultConfig, startWebhookServer, type WebhookServer } from '#local/webhook-server.ts';
-import { fixture, sign } from '../unit/webhook/helpers.ts';
+import { localDefaultConfig, type WebhookServer } from '#local/webhook-server.ts';
+import type { SecretRef } from '#shared/deployment-config.ts';
+import { DeploymentConfig } from '#shared/deployment-config.ts';
+import { startWorkerWebhook, type WorkerWebhook, webhookStateMachineArn } from '../helpers/webhook-lambda.ts';
+import { fixture, fixtureJson, sign } from '../unit/webhook/helpers.ts';
 
 const SECRET = 'local-secret-3e9d';
+const NAMED_SECRET = 'named-secret-71c0';
 
+// The webhook as the local runtime runs it: its bundle in a worker behind the API Gateway stand-in,
+// its named secrets through the secrets extension stand-in, Step Functions a loopback stand-in.
+let bundleDir: string;
+let webhook: WorkerWebhook;
 let server: WebhookServer;
-let send: ReturnType<typeof vi.fn>;
+/** The secrets the extension stand-in was asked for. */
+const asked: SecretRef[] = [];
 
-beforeEach(async () => {
-  send = vi.fn(async (command: { input: { name?: string } }) => ({
-    executionArn: `arn:aws:states:local:000000000000:execution:stepline-pipeline:${command.input.name}`,
-    startDate: new Date(),
-  }));
-  server = await startWebhookServer({
-    port: 0,
-    config: localDefaultConfig(SECRET),
-    sfn: { send } as never,
-    stateMachineArn: 'arn:aws:states:local:000000000000:stateMachine:stepline-pipeline',
-    resolveSecret: async (ref) => ('value' in ref ? ref.value : ''),
-    logger: new Logger({ serviceName: 'test', logLevel: 'SILENT' }),
+beforeAll(async () => {
+  bundleDir = mkdtempSync(join(tmpdir(), 'stepline-webhook-server-'));
+  const config = localDefaultConfig(SECRET);
+  webhook = await startWorkerWebhook({
+    bundleDir,
+    config: DeploymentConfig.parse({
+      ...config,
+      repositories: [
+        // A Secrets Manager name, which the webhook reads through the extension.
+        { ...config.repositories[0]!, name: 'named/*', webhookSecret: { secretName: 'stepline/hook' } },
+        ...config.repositories,
+      ],
+    }),
+    resolveSecret: async (ref) => {
+      asked.push(ref);
+      return 'secretName' in ref && ref.secretName === 'stepline/hook' ? NAMED_SECRET : '';
+    },
     routes: [
       {
         method: 'GET',
@@ -34,10 +50,17 @@ beforeEach(async () => {
       },
     ],
   });
+  server = webhook.server;
 });
 
-afterEach(async () => {
-  await server.close();
+beforeEach(() => {
+  webhook.started.length = 0;
+  asked.length = 0;
+});
+
+afterAll(async () => {
+  await webhook?.close();
+  rmSync(bundleDir, { recursive: true, force: true });
 });
 
 describe('local webhook server', () => {
@@ -53,10 +76,49 @@ describe('local webhook server', () => {
     expect(response.status).toBe(202);
     expect(await response.json()).toEqual({
       executionArn:
-        'arn:aws:states:local:000000000000:execution:stepline-pipeline:github-72d3162e-cc78-11e3-81ab-4c9367dc0958',
+        'arn:aws:states:us-east-1:000000000000:execution:stepline-pipeline:github-72d3162e-cc78-11e3-81ab-4c9367dc0958',
       executionName: 'github-72d3162e-cc78-11e3-81ab-4c9367dc0958',
     });
-    expect(send).toHaveBeenCalledTimes(1);
+    expect(webhook.started).toEqual([
+      expect.objectContaining({
+        name: 'github-72d3162e-cc78-11e3-81ab-4c9367dc0958',
+        stateMachineArn: webhookStateMachineArn,
+      }),
+    ]);
+  });
+
+  it('reads a Secrets Manager webhook secret through the secrets extension stand-in, as the function does on AWS', async () => {
+    const payload = fixtureJson('github-push.json');
+    payload.repository = { ...(payload.repository as object), full_name: 'named/hello', name: 'hello' };
+    const body = Buffer.from(JSON.stringify(payload));
+
+    // Only the repository whose secret is named verifies this signature: the worker must have read it.
+    const response = await fetch(`${server.url}/webhooks/github`, {
+      method: 'POST',
+      headers: sign.github(body, NAMED_SECRET, 'push', 'delivery-named-secret'),
+      body,
+    });
+
+    expect(response.status).toBe(202);
+    expect(asked).toContainEqual({ secretName: 'stepline/hook' });
+    expect(webhook.started.map((e) => e.name)).toEqual(['github-delivery-named-secret']);
+  });
+
+  it('passes a body that is not UTF-8 base64-encoded, as API Gateway does, so the signature over its bytes verifies', async () => {
+    const payload = fixtureJson('github-push.json');
+    payload.head_commit = { ...(payload.head_commit as object), message: 'caf@@LATIN1@@' };
+    const [before, after] = JSON.stringify(payload).split('@@LATIN1@@') as [string, string];
+    // "café" in Latin-1: the byte 0xE9 alone is not UTF-8, so text would not carry it unchanged.
+    const body = Buffer.concat([Buffer.from(before), Buffer.from([0xe9]), Buffer.from(after)]);
+
+    const response = await fetch(`${server.url}/webhooks/github`, {
+      method: 'POST',
+      headers: sign.github(body, SECRET, 'push', 'delivery-latin1'),
+      body,
+    });
+
+    expect(response.status).toBe(202);
+    expect(webhook.started.map((e) => e.name)).toEqual(['github-delivery-latin1']);
   });
 
   it('accepts any repository of any provider with the local default configuration', async () => {
@@ -81,7 +143,7 @@ describe('local webhook server', () => {
     });
 
     expect(response.status).toBe(401);
-    expect(send).not.toHaveBeenCalled();
+    expect(webhook.started).toEqual([]);
   });
 
   it('answers 404 to an unknown provider', async () => {
@@ -111,7 +173,7 @@ describe('local webhook server', () => {
     expect(await response.json()).toEqual({
       message: 'malformed path "/webhooks/github%": URI malformed',
     });
-    expect(send).not.toHaveBeenCalled();
+    expect(webhook.started).toEqual([]);
   });
 
   it('answers GET /healthz with 200', async () => {
@@ -145,7 +207,7 @@ describe('local webhook server', () => {
     });
 
     expect(status).toBe(413);
-    expect(send).not.toHaveBeenCalled();
+    expect(webhook.started).toEqual([]);
   });
 
   it('answers 413 to a chunked body that grows past the webhook limit', async () => {
@@ -173,6 +235,6 @@ describe('local webhook server', () => {
     });
 
     expect(status).toBe(413);
-    expect(send).not.toHaveBeenCalled();
+    expect(webhook.started).toEqual([]);
   });
 });

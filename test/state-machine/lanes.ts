@@ -1,10 +1,10 @@
 import { SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import { fileLaneStore } from '#functions/lane/file-store.ts';
 import { lane } from '#functions/lane/lane.ts';
-import { asLambda } from '#local/lambdas.ts';
 import type { LocalStepFunctions, TaskHandler } from '#local/sfn/engine.ts';
 import { localSubstitutions } from '#local/substitutions.ts';
 import { DeploymentConfig, type ExecutionModeSetting } from '#shared/deployment-config.ts';
+import { asLambda } from '../helpers/as-lambda.ts';
 
 const target = { cluster: 'c', service: 's', container: 'app' };
 

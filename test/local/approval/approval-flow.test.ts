@@ -40,7 +40,9 @@ describe('approval on the local runtime pieces', () => {
     expect(sent.map((e) => e.to)).toEqual([['alice@example.com'], ['carol@example.com']]);
     const parsed = await simpleParser(await readFile(sent[0]!.path));
     expect(parsed.subject).toMatch(/^Approve production: local\/hello main @ [0-9a-f]{12}$/);
-    expect(parsed.text).toContain('Production now: unknown (hello-production): ECS is not reachable');
+    expect(parsed.text).toContain(
+      'Production now: unknown (hello-production): asking ECS what production runs failed',
+    );
     expect(parsed.text).toContain('npx stepline executions show github-delivery-1');
     expect(links.map((l) => l.approver)).toEqual(['alice@example.com', 'carol@example.com']);
     expect(links.every((l) => l.url.startsWith(`${harness!.server.url}/approvals/${links[0]!.id}?`))).toBe(

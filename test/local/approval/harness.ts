@@ -1,10 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { localApprovalRoutes, localRequestApproval } from '#local/approvals.ts';
-import { asLambda } from '#local/lambdas.ts';
-import { localRegion } from '#local/s3.ts';
+import { approvalApiRoutes } from '#local/approvals.ts';
+import { type LocalLambdas, lambdaBundleDir, localLambdas } from '#local/lambdas.ts';
+import { type LocalSecretsExtension, startLocalSecretsExtension } from '#local/secrets-extension.ts';
 import { type LocalSes, type SentEmail, startLocalSes } from '#local/ses/server.ts';
 import { startSfnApiServer } from '#local/sfn/api-server.ts';
 import { LocalStepFunctions, type TaskHandler } from '#local/sfn/engine.ts';
@@ -47,8 +47,23 @@ function deployment(
   };
 }
 
+/**
+ * The functions' bundles, built once per test file and shared by its harnesses: each harness's
+ * `<data>/runtime/lambdas` links here (the bundles do not depend on the data directory).
+ */
+let sharedBundles: Promise<string> | undefined;
+function bundleCache(): Promise<string> {
+  sharedBundles ??= mkdtemp(join(tmpdir(), 'stepline-approval-bundles-')).then((dir) => {
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  });
+  return sharedBundles;
+}
+
 export interface ApprovalHarness {
   engine: LocalStepFunctions;
+  /** The runtime's Lambdas (bundles in workers): request-approval, the approval API, the webhook. */
+  lambdas: LocalLambdas;
   ses: LocalSes;
   server: WebhookServer;
   s3: S3rverHandle;
@@ -71,9 +86,9 @@ export interface ApprovalHarness {
 
 /**
  * The local runtime's approval pieces around the real pipeline definition: the engine with fake
- * Build/Test/Publish/Deploy tasks, the real request-approval Lambda (as lambdas.ts binds it) with
- * local S3, the SES stand-in and `git log`, the Step Functions endpoint, and the local server with
- * the approval routes.
+ * Build/Test/Publish/Deploy tasks, the request-approval, approval API and webhook Lambdas as the
+ * runtime runs them (`localLambdas`: their bundles in workers) with local S3, the SES stand-in and
+ * `git log`, the Step Functions endpoint, and the local server with the approval routes.
  */
 export async function startApprovalHarness(
   options: { approvalTimeoutSeconds?: number; approvers?: string[] } = {},
@@ -109,13 +124,26 @@ export async function startApprovalHarness(
   let engine!: LocalStepFunctions;
   let sfnEndpoint = '';
   let baseUrl = '';
-  const approval = localRequestApproval({
+  const extension: LocalSecretsExtension = await startLocalSecretsExtension({
+    resolveSecret: async () => 'secret',
+  });
+  await mkdir(join(dataDir, 'runtime'), { recursive: true });
+  await symlink(await bundleCache(), lambdaBundleDir(dataDir));
+  const lambdas = await localLambdas({
     dataDir,
     config,
-    s3: s3.client,
     bucket: s3.bucket,
-    endpoints: { ses: () => ses.endpoint, sfn: () => sfnEndpoint, approvalBaseUrl: () => baseUrl },
-    credentials: localCredentials,
+    endpoints: {
+      s3: s3.endpoint,
+      sfn: () => sfnEndpoint,
+      ses: () => ses.endpoint,
+      // Nothing listens here: production's commit is unknown, as the email then says.
+      ecs: 'http://127.0.0.1:9',
+      approvalBaseUrl: () => baseUrl,
+    },
+    credentials: () => localCredentials,
+    stateMachineArn: () => engine.stateMachineArn,
+    secretsExtension: extension,
   });
   const runner: TaskHandler = async (input, ctx) => {
     const env = (
@@ -168,10 +196,8 @@ export async function startApprovalHarness(
           outcome: 'Completed',
           rolloutState: 'COMPLETED',
         })),
-        'arn:aws:states:::lambda:invoke.waitForTaskToken': asLambda('request-approval', (event) =>
-          approval((event as { Payload?: unknown }).Payload),
-        ),
-        [s.RequestApprovalFunctionArn]: asLambda('request-approval', approval),
+        'arn:aws:states:::lambda:invoke.waitForTaskToken': lambdas.invokeWithToken,
+        [s.RequestApprovalFunctionArn]: lambdas.notifyApprovalOutcome,
         // The lane in parallel mode: nothing waits, nothing is superseded.
         [s.LaneFunctionArn]: fake('Lane', (input) =>
           input.action === 'enter'
@@ -185,22 +211,14 @@ export async function startApprovalHarness(
   let api = await startSfnApiServer(engine, { port: 0, credentials: localCredentials });
   sfnEndpoint = api.url;
   const server = await startWebhookServer({
-    config,
-    sfn: new SFNClient({ endpoint: api.url, region: localRegion, credentials: localCredentials }),
-    stateMachineArn: engine.stateMachineArn,
-    resolveSecret: async () => 'secret',
-    routes: localApprovalRoutes({
-      dataDir,
-      s3: s3.client,
-      bucket: s3.bucket,
-      sfnEndpoint: () => sfnEndpoint,
-      credentials: localCredentials,
-    }),
+    webhook: (event) => lambdas.webhook(event),
+    routes: approvalApiRoutes((event) => lambdas.approvalApi(event)),
   });
   baseUrl = server.url;
 
   const harness: ApprovalHarness = {
     engine,
+    lambdas,
     ses,
     server,
     s3,
@@ -249,12 +267,18 @@ export async function startApprovalHarness(
       await engine.close();
       engine = newEngine();
       harness.engine = engine;
-      api = await startSfnApiServer(engine, { port: 0, credentials: localCredentials });
+      // On the same port: the warm workers read AWS_ENDPOINT_URL_SFN at their cold start.
+      api = await startSfnApiServer(engine, {
+        port: Number(new URL(api.url).port),
+        credentials: localCredentials,
+      });
       sfnEndpoint = api.url;
       return engine;
     },
     async close() {
       await server.close();
+      await lambdas.close();
+      await extension.close();
       await engine.close();
       await api.close();
       await ses.close();

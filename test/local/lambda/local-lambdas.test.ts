@@ -31,6 +31,9 @@ beforeAll(async () => {
       accessKeyId: 'STPLTESTTESTTESTTEST',
       secretAccessKey: 'test-secret-access-key-of-thirty',
     }),
+    stateMachineArn: () => 'arn:aws:states:us-east-1:000000000000:stateMachine:stepline-pipeline',
+    // No function here reads a secret.
+    secretsExtension: { port: 9, token: 'unused' },
   });
 }, 120_000);
 
