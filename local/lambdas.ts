@@ -25,7 +25,7 @@ export interface LocalLambdaDeps {
   credentials: () => LocalCredentials;
   /** Powertools log level of the functions. @default POWERTOOLS_LOG_LEVEL, else INFO */
   logLevel?: string;
-  /** Where a failed approval API invocation is logged (the client gets API Gateway's 500). */
+  /** Where a failed webhook or approval API invocation is logged (the client gets API Gateway's 500). */
   logger?: Pick<EngineLogger, 'error'>;
   /** Concurrent invocations per function. @default defaultReservedConcurrency (10) */
   reservedConcurrency?: number;

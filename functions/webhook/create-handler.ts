@@ -22,7 +22,8 @@ export function toResult(reply: Reply): APIGatewayProxyStructuredResultV2 {
 
 /**
  * The webhook Lambda handler around given dependencies. `handler.ts` builds it from the Lambda
- * environment; the local server builds it from the local runtime's, so both run the same code.
+ * environment, on AWS and locally alike (the local runtime runs the bundled `handler.ts` in a worker);
+ * tests build it around their own.
  *
  * What the other functions get from middy (Powertools' `injectLambdaContext` and
  * `@middy/http-error-handler`), written out: the logger gets the invocation's context and drops the
