@@ -50,8 +50,9 @@ const localSigningKeySecret = 'stepline-local/approval-signing-key';
  * what the stack gives it (infra/stepline-pipeline.ts), with the AWS endpoints pointed at the local
  * stand-ins, and the local switches (`SOURCE_ARCHIVER=git`, `STATUS_PUBLISHER=local`,
  * `STEPLINE_DATA_DIR`) that put `git archive`, statuses on disk, `git log` and the local signing key
- * where the provider's APIs and Secrets Manager are on AWS. Nothing else of this process leaks in:
- * no webhook secret, no variable a user exported.
+ * where the provider's APIs and Secrets Manager are on AWS. The webhook also gets the secrets
+ * extension stand-in's port and token, and the variables its `{ "env" }` secrets name. Nothing else
+ * of this process leaks in: no other variable a user exported.
  */
 export function lambdaEnvironment(
   key: LambdaKey,
