@@ -58,13 +58,16 @@ export async function startWorkerWebhook(options: {
       }
       const request = JSON.parse(Buffer.concat(chunks).toString('utf8')) as StartedExecution;
       started.push(request);
-      res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' });
-      res.end(
-        JSON.stringify({
-          executionArn: `${request.stateMachineArn.replace(':stateMachine:', ':execution:')}:${request.name}`,
-          startDate: Date.now() / 1000,
-        }),
-      );
+      const answer = JSON.stringify({
+        executionArn: `${request.stateMachineArn.replace(':stateMachine:', ':execution:')}:${request.name}`,
+        startDate: Date.now() / 1000,
+      });
+      // With its length, as Step Functions answers: the SDK then reads no chunked framing.
+      res.writeHead(200, {
+        'content-type': 'application/x-amz-json-1.0',
+        'content-length': Buffer.byteLength(answer),
+      });
+      res.end(answer);
     });
   });
   const sfnUrl = (await listen(sfn, '127.0.0.1', 0)).url;
