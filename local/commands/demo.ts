@@ -7,6 +7,8 @@ import { git, gitCommit } from '#local/git/git.ts';
 import { ensureLocalRemote } from '#local/git/local-remote.ts';
 import { startLocalRuntime } from '#local/runtime.ts';
 import { localDefaultConfig } from '#local/webhook-server.ts';
+import { estimateExecutionCost } from '#shared/cost/estimate.ts';
+import { describeCost } from '#shared/cost/format.ts';
 import { approvalWatch } from './approval-watch.ts';
 import { formatResults } from './executions.ts';
 import { ExecutionFollower } from './follow.ts';
@@ -130,13 +132,15 @@ export async function demoCommand(options: DemoOptions): Promise<number> {
       `4. The pipeline runs (execution ${arn.split(':').at(-1)}): build, test, image, staging, approval, production`,
     );
     const { description } = await follower.follow(arn);
-    const results = resultsOf(runtime.engine.getExecutionHistory(arn, { maxResults: 1000 }).events);
+    const events = runtime.engine.getExecutionHistory(arn, { maxResults: 1000 }).events;
+    const results = resultsOf(events);
     const total = (description.stopDate ?? new Date()).getTime() - description.startDate.getTime();
     write('');
     write(`${description.status} in ${formatDuration(total)}`);
     if (description.error)
       write(printable(`  ${description.error}: ${readableCause(description.cause).split('\n')[0]}`));
     for (const line of formatResults(results)) write(line);
+    write(`  cost:       ${describeCost(estimateExecutionCost(events))}`);
     const productionUrl =
       results.production?.rolloutState === 'COMPLETED' ? results.production.url : undefined;
     if (productionUrl) {

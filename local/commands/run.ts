@@ -16,7 +16,7 @@ import { outboxDirOf } from './approve.ts';
 import { formatResults } from './executions.ts';
 import { ExecutionFollower, followRemote } from './follow.ts';
 import { findRunningRuntime } from './running-runtime.ts';
-import { formatDuration, readableCause, resultsOf, type StateVisit } from './story.ts';
+import { formatDuration, type RunResults, readableCause, resultsOf, type StateVisit } from './story.ts';
 import { printable } from './terminal.ts';
 import { pushableRepo } from './workspace.ts';
 
@@ -163,8 +163,7 @@ export async function runCommand(options: RunOptions): Promise<number> {
     }
     const results = resultsOf(events);
     const cost = estimateExecutionCost(events);
-    const superseded = [results.staging, results.production].some((d) => d?.outcome === 'Superseded');
-    const status = description.status === 'SUCCEEDED' && superseded ? 'SUPERSEDED' : description.status;
+    const status = runStatus(description.status, results, visits);
     const totalMs =
       (description.stopDate ?? new Date()).getTime() - (description.startDate ?? new Date()).getTime();
     if (options.json) {
@@ -216,4 +215,20 @@ export async function runCommand(options: RunOptions): Promise<number> {
     sfn?.destroy();
     await runtime?.close();
   }
+}
+
+/**
+ * What `stepline run` reports: the execution's status, except that a run that succeeded because a
+ * newer one overtook it (a deployment of a newer commit, or a newer push at a lane checkpoint) is
+ * SUPERSEDED.
+ */
+export function runStatus(
+  executionStatus: string | undefined,
+  results: Pick<RunResults, 'staging' | 'production'>,
+  visits: readonly Pick<StateVisit, 'name'>[],
+): string | undefined {
+  const superseded =
+    [results.staging, results.production].some((d) => d?.outcome === 'Superseded') ||
+    visits.some((visit) => visit.name === 'PipelineSuperseded');
+  return executionStatus === 'SUCCEEDED' && superseded ? 'SUPERSEDED' : executionStatus;
 }
