@@ -189,6 +189,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       resolveSecret: options.resolveSecret ?? localSecretResolver(),
     });
     closers.unshift(() => secretsExtension.close());
+    // Started after the webhook server (it acts through it); the functions read its URL at cold start.
+    let webConsole: LocalConsole | undefined;
     // Each function's bundle, run in workers of its own with the local endpoints in its environment.
     const lambdas = await localLambdas({
       dataDir,
@@ -201,6 +203,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
         ecs: ecsApi.url,
         ecr: registry.endpoint,
         approvalBaseUrl: () => approvalBaseUrl,
+        // Known once the console has started (below, before the functions are prewarmed).
+        consoleUrl: () => webConsole?.url,
       },
       credentials: () => localCredentials,
       logger: options.logger,
@@ -266,9 +270,6 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
     closers.unshift(() => webhook.close());
     const webhookUrl = webhook.url;
     approvalBaseUrl ||= webhookUrl;
-    // Every endpoint a function's environment names is known now.
-    void lambdas.prewarm();
-    let webConsole: LocalConsole | undefined;
     if (options.console) {
       webConsole = await startLocalConsole({
         ...options.console,
@@ -285,6 +286,8 @@ export async function startLocalRuntime(options: LocalRuntimeOptions): Promise<L
       const started = webConsole;
       closers.unshift(() => started.close());
     }
+    // Every endpoint a function's environment names (the console's too) is known now.
+    void lambdas.prewarm();
     await writeFile(
       runtimeFile(dataDir),
       `${JSON.stringify({ pid: process.pid, webhookUrl, sfnEndpoint, s3Endpoint: s3.endpoint, bucket, sesEndpoint: ses.endpoint, outboxDir: ses.outboxDir, approvalBaseUrl, registryEndpoint: registry.endpoint, registryHost: registry.host, ecsEndpoint: ecsApi.url, ...(options.registry ? { externalRegistry: options.registry } : {}), ...(webConsole ? { consoleUrl: webConsole.url } : {}), stateMachineArn: engine.stateMachineArn }, null, 2)}\n`,

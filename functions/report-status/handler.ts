@@ -3,7 +3,7 @@ import { DeploymentConfigJson, parseEnv } from '#shared/env.ts';
 import { createLogger } from '#shared/logger.ts';
 import { awsSecretResolver } from '#shared/secrets.ts';
 import { createReportStatusHandler, deploymentStatusPublisher } from './create-handler.ts';
-import { consoleExecutionUrl } from './report-status.ts';
+import { consoleExecutionUrl, localExecutionUrl } from './report-status.ts';
 import { localStatusPublisher } from './status-publishers.ts';
 
 export { createReportStatusHandler, deploymentStatusPublisher } from './create-handler.ts';
@@ -16,10 +16,14 @@ export const ReportStatusEnv = z
     AWS_REGION: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected an AWS region like eu-west-1'),
     /**
      * `provider` (AWS) or `local` (the local runtime: append to `<STEPLINE_DATA_DIR>/statuses/<run>.jsonl`,
-     * and point each status at `stepline executions show`).
+     * and point each status at `stepline executions show`, or at the local console's page).
      */
     STATUS_PUBLISHER: z.enum(['provider', 'local']).default('provider'),
     STEPLINE_DATA_DIR: z.string().min(1).optional(),
+    /** Set by the local runtime when it serves the web console: its URL (never its token). */
+    STEPLINE_CONSOLE_URL: z
+      .url({ protocol: /^https?$/, error: 'expected the http(s) URL of the local console' })
+      .optional(),
   })
   .refine((env) => env.STATUS_PUBLISHER !== 'local' || env.STEPLINE_DATA_DIR !== undefined, {
     path: ['STEPLINE_DATA_DIR'],
@@ -37,7 +41,7 @@ export const handler = createReportStatusHandler({
       : deploymentStatusPublisher(env.STEPLINE_CONFIG, awsSecretResolver(), logger),
   executionUrl: (run) =>
     env.STATUS_PUBLISHER === 'local'
-      ? `stepline executions show ${run.name}`
+      ? localExecutionUrl(run.name, env.STEPLINE_CONSOLE_URL)
       : consoleExecutionUrl(env.AWS_REGION, run.executionArn),
   logger,
 });

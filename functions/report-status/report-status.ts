@@ -190,6 +190,27 @@ function truncate(text: string, keepTail = 0): string {
   return `${chars.slice(0, maxDescriptionLength - 1 - tail.length).join('')}…${tail.join('')}`;
 }
 
+/**
+ * The execution's page in the local web console (`stepline serve`'s, console/src/main.ts routes
+ * `/executions/<name>`). Only the console's origin and path are kept: a `?token=` given by mistake
+ * never ends up in a status or an email.
+ */
+export function localConsoleExecutionUrl(consoleUrl: string, executionName: string): string {
+  const base = new URL(consoleUrl);
+  const path = base.pathname.replace(/\/+$/, '');
+  return `${base.origin}${path}/executions/${encodeURIComponent(executionName)}`;
+}
+
+/**
+ * Where a status of the local runtime points: the execution's page of the local console when the
+ * runtime serves one, else the command that shows it.
+ */
+export function localExecutionUrl(executionName: string, consoleUrl?: string): string {
+  return consoleUrl
+    ? localConsoleExecutionUrl(consoleUrl, executionName)
+    : `stepline executions show ${executionName}`;
+}
+
 /** The execution's page in the Step Functions console. */
 export function consoleExecutionUrl(region: string, executionArn: string): string {
   return `https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/${executionArn}`;

@@ -9,6 +9,7 @@ import { createLogger } from '#shared/logger.ts';
 import { awsSecretResolver } from '#shared/secrets.ts';
 import { gitCommitLister, providerCommitLister } from './commits.ts';
 import { createRequestApprovalHandler } from './create-handler.ts';
+import { localExecutionLink } from './request-approval.ts';
 
 export { createRequestApprovalHandler } from './create-handler.ts';
 
@@ -26,9 +27,14 @@ export const RequestApprovalEnv = z.object({
   /**
    * Set by the local runtime only (never by the stack): its data directory. Commits then come from
    * `git log` of the pushed repository, the signing key from `<dir>/approval-signing-key`, and the
-   * email's execution link is the `stepline executions show` command.
+   * email's execution link is the local console's page (STEPLINE_CONSOLE_URL), else the
+   * `stepline executions show` command.
    */
   STEPLINE_DATA_DIR: z.string().min(1).optional(),
+  /** Set by the local runtime when it serves the web console: its URL (never its token). */
+  STEPLINE_CONSOLE_URL: z
+    .url({ protocol: /^https?$/, error: 'expected the http(s) URL of the local console' })
+    .optional(),
 });
 
 const env = parseEnv(RequestApprovalEnv, process.env, 'request-approval');
@@ -52,7 +58,7 @@ export const handler = createRequestApprovalHandler({
   approvalBaseUrl: () => env.APPROVAL_BASE_URL,
   executionLink: (run) =>
     dataDir
-      ? { command: `npx stepline executions show ${run.name} --data ${dataDir}` }
+      ? localExecutionLink(run, { dataDir, consoleUrl: env.STEPLINE_CONSOLE_URL })
       : { url: consoleExecutionUrl(env.AWS_REGION, run.executionArn) },
   logger,
 });

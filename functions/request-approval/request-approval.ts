@@ -3,7 +3,7 @@ import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type SESv2Client, SendEmailCommand } from '@aws-sdk/client-sesv2';
 import * as z from 'zod';
-import { RunInfo } from '#functions/report-status/report-status.ts';
+import { localConsoleExecutionUrl, RunInfo } from '#functions/report-status/report-status.ts';
 import { StageResult } from '#functions/runner/stage-result.ts';
 import { approvalLink, newApprovalId } from '#shared/approval/link.ts';
 import { type ApprovalRecord, writeApprovalRecord } from '#shared/approval/record.ts';
@@ -46,6 +46,19 @@ export type ApprovalOutcomeInput = z.infer<typeof ApprovalOutcomeInput>;
 export interface ExecutionLink {
   url?: string;
   command?: string;
+}
+
+/**
+ * Where the local runtime's emails point: the execution's page of the local console when the
+ * runtime serves one (its URL without the token), else the command that shows the execution.
+ */
+export function localExecutionLink(
+  run: Pick<RunInfo, 'name'>,
+  local: { dataDir: string; consoleUrl?: string | undefined },
+): ExecutionLink {
+  return local.consoleUrl
+    ? { url: localConsoleExecutionUrl(local.consoleUrl, run.name) }
+    : { command: `npx stepline executions show ${run.name} --data ${local.dataDir}` };
 }
 
 export interface RequestApprovalDeps {

@@ -18,6 +18,11 @@ export interface LocalLambdaEndpoints {
   ecr?: string;
   /** Base URL of approval links: `--public-url`, else the local server's own URL. */
   approvalBaseUrl(): string;
+  /**
+   * The web console's URL (without its token) when the runtime serves one: statuses and approval
+   * emails then link to its execution pages.
+   */
+  consoleUrl?(): string | undefined;
 }
 
 export interface LambdaEnvironmentOptions {
@@ -108,6 +113,7 @@ export function lambdaEnvironment(
         STEPLINE_CONFIG: config,
         STATUS_PUBLISHER: 'local',
         STEPLINE_DATA_DIR: options.dataDir,
+        ...consoleVariable(endpoints),
       };
     case 'deploy':
     case 'checkDeployment':
@@ -120,6 +126,7 @@ export function lambdaEnvironment(
         STEPLINE_CONFIG: config,
         APPROVAL_BASE_URL: endpoints.approvalBaseUrl(),
         STEPLINE_DATA_DIR: options.dataDir,
+        ...consoleVariable(endpoints),
       };
     case 'approvalApi':
       return {
@@ -161,6 +168,12 @@ function envSecretVariables(config: DeploymentConfig): Record<string, string> {
     if (ref && 'env' in ref && process.env[ref.env] !== undefined) variables[ref.env] = process.env[ref.env]!;
   }
   return variables;
+}
+
+/** `STEPLINE_CONSOLE_URL` when the runtime serves a console: the URL only, never its token. */
+function consoleVariable(endpoints: LocalLambdaEndpoints): Record<string, string> {
+  const url = endpoints.consoleUrl?.();
+  return url ? { STEPLINE_CONSOLE_URL: url } : {};
 }
 
 /** The variables that give a function its credentials, as Lambda gives it its role's. */
