@@ -5,6 +5,18 @@
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
 
+/** A page of `GET /api/executions`: newest first, filtered before it is cut. */
+export interface ExecutionListPage {
+  executions: ExecutionSummary[];
+  /** Pass as `nextToken` for the next (older) page; null on the last page. */
+  nextToken: string | null;
+  /** How many executions match the filters, over every page. */
+  total: number;
+  /** Every execution's repositories and branches, for the filters' choices. */
+  repositories: string[];
+  branches: string[];
+}
+
 /** One row of the executions list. */
 export interface ExecutionSummary {
   name: string;

@@ -30,6 +30,7 @@ import type {
 } from './api-types.ts';
 import type { ConsoleAssets } from './assets.ts';
 import { estimatedCost } from './cost.ts';
+import { BadNextTokenError, ListQuery, pageOfExecutions, SummaryCache } from './execution-list.ts';
 import { layoutDefinition } from './graph.ts';
 import { tokenMatches } from './token.ts';
 import { approvalRequestOf, describeExecutionDetail, summarizeExecution } from './views.ts';
@@ -174,10 +175,12 @@ export async function startConsoleServer(
     }
   };
 
-  const summaryOf = (record: StoredExecution): ExecutionSummary => {
+  const summaries = new SummaryCache((record: StoredExecution): ExecutionSummary => {
     const history = readHistory(deps.dataDir, record.name, () => {});
     return summarizeExecution(record, history, costOf(record, history));
-  };
+  });
+  // Finished executions' rows are kept; only running ones' histories are read again.
+  const summaryOf = (record: StoredExecution) => summaries.summaryOf(record);
 
   const detailOf = async (name: string): Promise<ExecutionDetail | undefined> => {
     const record = readStoredExecution(deps.dataDir, name);
@@ -206,6 +209,8 @@ export async function startConsoleServer(
   /** Pushes the execution's new row to the list streams and its page to its streams, at most every 150 ms. */
   const onEvent = (executionArn: string) => {
     const name = executionArn.split(':').at(-1) ?? '';
+    // An event means the execution runs (ExecutionRedriven: again): its kept row is out of date.
+    summaries.forget(name);
     if (pending.has(name)) return;
     pending.set(
       name,
@@ -351,22 +356,24 @@ export async function startConsoleServer(
     }
     if (method === 'GET' && path === '/api/graph') return send(res, 200, graphOf());
     if (method === 'GET' && path === '/api/executions') {
-      const rows = listStoredExecutions(deps.dataDir, () => {}).map(summaryOf);
-      const filters = {
-        repository: query.get('repository') || undefined,
-        branch: query.get('branch') || undefined,
-        status: query.get('status') || undefined,
-      };
-      return send(res, 200, {
-        executions: rows.filter(
-          (row) =>
-            (!filters.repository || row.repository === filters.repository) &&
-            (!filters.branch || row.branch === filters.branch) &&
-            (!filters.status || row.status === filters.status),
-        ),
-        repositories: [...new Set(rows.map((row) => row.repository).filter((r) => r !== null))].sort(),
-        branches: [...new Set(rows.map((row) => row.branch).filter((b) => b !== null))].sort(),
-      });
+      const parsed = ListQuery.safeParse(Object.fromEntries(query));
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        const field = issue?.path.join('.') || 'query';
+        return refuse(
+          res,
+          400,
+          `bad request: ${field}: ${issue?.message ?? ''} (got ${JSON.stringify(query.get(field))})`,
+        );
+      }
+      const records = listStoredExecutions(deps.dataDir, () => {});
+      summaries.retain(new Set(records.map((record) => record.name)));
+      try {
+        return send(res, 200, pageOfExecutions(records, parsed.data, summaryOf));
+      } catch (error) {
+        if (error instanceof BadNextTokenError) return refuse(res, 400, `bad request: ${error.message}`);
+        throw error;
+      }
     }
     if (method === 'GET' && path === '/api/events') return openStream(req, res, listStreams);
     if (method === 'GET' && path === '/api/services') {

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ExecutionSummary, GraphLayout } from '#local/console/api-types.ts';
+import type { ExecutionListPage, ExecutionSummary, GraphLayout } from '#local/console/api-types.ts';
 import { buildConsoleAssets, type ConsoleAssets } from '#local/console/assets.ts';
 import { layoutDefinition } from '#local/console/graph.ts';
 import { ConsoleBindError, type ConsoleServer, startConsoleServer } from '#local/console/server.ts';
@@ -250,5 +250,145 @@ describe('a failed Test stage', () => {
     ]);
     expect(tests).toMatchObject({ total: 9, failed: 2, passed: 7, failureCause: cause });
     expect(tests.note).toBe('TestsFailedError: a test command exited with code 1');
+  });
+});
+
+describe('the executions list, paged', () => {
+  const work = 'arn:aws:lambda:local:000000000000:function:work';
+  const pagedDefinition = JSON.stringify({
+    StartAt: 'Work',
+    States: { Work: { Type: 'Task', Resource: work, End: true } },
+  });
+  let dataDir: string;
+  let engine: LocalStepFunctions;
+  let server: ConsoleServer;
+  let token: string;
+  /** Names whose cost (so whose history) the console computed, in order. */
+  const costed: string[] = [];
+  /** `fail` executions fail the first time; a redriven one waits until released. */
+  let release: () => void = () => {};
+  const redriven = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let failures = 0;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'stepline-console-list-'));
+    engine = new LocalStepFunctions({
+      dataDir,
+      stateMachineName: 'console-list',
+      definition: pagedDefinition,
+      tasks: {
+        [work]: async (input) => {
+          if ((input as { fail?: boolean }).fail) {
+            failures += 1;
+            if (failures === 1) throw Object.assign(new Error('flaky'), { name: 'FlakyError' });
+            await redriven;
+          }
+          return { ok: true };
+        },
+      },
+    });
+    token = consoleToken(dataDir, {});
+    server = await startConsoleServer({
+      dataDir,
+      engine,
+      definition: pagedDefinition,
+      token,
+      assets: await buildConsoleAssets(join(dataDir, 'runtime', 'console')),
+      webhookUrl: () => 'http://127.0.0.1:1',
+      costOf: (record) => {
+        costed.push(record.name);
+        return null;
+      },
+    });
+    // run-1 … run-7, started one after the other; odd ones push acme/a, even ones acme/b; run-3 fails.
+    for (let n = 1; n <= 7; n++) {
+      const started = await engine.startExecution({
+        name: `run-${n}`,
+        input: JSON.stringify({
+          repository: { fullName: n % 2 ? 'acme/a' : 'acme/b' },
+          refName: 'main',
+          refType: 'branch',
+          ...(n === 3 ? { fail: true } : {}),
+        }),
+      });
+      await engine.waitForExecution(started.executionArn);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  });
+
+  afterAll(async () => {
+    release();
+    await server?.close();
+    await engine?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  const page = async (query: string) => {
+    const answer = await fetch(`${server.url}/api/executions?${query}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    return { status: answer.status, body: (await answer.json()) as ExecutionListPage & { message?: string } };
+  };
+  const names = (body: ExecutionListPage) => body.executions.map((row) => row.name);
+
+  it('pages newest first, each page going on where the last ended through its next token', async () => {
+    const first = await page('limit=3');
+    const second = await page(`limit=3&nextToken=${encodeURIComponent(first.body.nextToken ?? '')}`);
+    const third = await page(`limit=3&nextToken=${encodeURIComponent(second.body.nextToken ?? '')}`);
+    const whole = await page('');
+
+    expect(names(first.body)).toEqual(['run-7', 'run-6', 'run-5']);
+    expect(names(second.body)).toEqual(['run-4', 'run-3', 'run-2']);
+    expect(names(third.body)).toEqual(['run-1']);
+    expect(third.body.nextToken).toBeNull();
+    expect(first.body.total).toBe(7);
+    expect(whole.body.executions).toHaveLength(7);
+    expect(whole.body.nextToken).toBeNull();
+  });
+
+  it('applies the filters before cutting the page, and names a bad query field', async () => {
+    const first = await page('repository=acme%2Fa&limit=2');
+    const second = await page(
+      `repository=acme%2Fa&limit=2&nextToken=${encodeURIComponent(first.body.nextToken ?? '')}`,
+    );
+    const failed = await page('status=FAILED&limit=1');
+    const badStatus = await page('status=DONE');
+    const badToken = await page('nextToken=not-a-token');
+
+    expect(names(first.body)).toEqual(['run-7', 'run-5']);
+    expect(names(second.body)).toEqual(['run-3', 'run-1']);
+    expect(second.body.nextToken).toBeNull();
+    expect(first.body.total).toBe(4);
+    expect(first.body.repositories).toEqual(['acme/a', 'acme/b']);
+    expect(names(failed.body)).toEqual(['run-3']);
+    expect(failed.body.nextToken).toBeNull();
+    expect(badStatus.status).toBe(400);
+    expect(badStatus.body.message).toContain('status');
+    expect(badStatus.body.message).toContain('DONE');
+    expect(badToken.status).toBe(400);
+    expect(badToken.body.message).toContain('nextToken');
+  });
+
+  it("serves a finished execution's row without reading its history again, yet shows a redriven one RUNNING", async () => {
+    await page('');
+    costed.length = 0;
+
+    const again = await page('');
+    const readAgain = [...costed];
+    const arn = engine.executionArnOf('run-3');
+    await engine.redriveExecution(arn);
+    const whileRedriven = await page('status=RUNNING');
+    release();
+    await engine.waitForExecution(arn);
+    const after = await page('');
+
+    expect(again.body.executions).toHaveLength(7);
+    expect(readAgain).toEqual([]);
+    expect(names(whileRedriven.body)).toEqual(['run-3']);
+    expect(whileRedriven.body.executions[0]?.currentState).toBe('Work');
+    expect(after.body.executions.find((row) => row.name === 'run-3')?.status).toBe('SUCCEEDED');
+    expect(costed.filter((name) => name !== 'run-3')).toEqual([]);
   });
 });
