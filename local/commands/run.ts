@@ -15,7 +15,7 @@ import { approvalWatch } from './approval-watch.ts';
 import { outboxDirOf } from './approve.ts';
 import { formatResults } from './executions.ts';
 import { ExecutionFollower, followRemote } from './follow.ts';
-import { findRunningRuntime } from './running-runtime.ts';
+import { findRunningRuntime, runningConsoleOpenUrl } from './running-runtime.ts';
 import { formatDuration, type RunResults, readableCause, resultsOf, type StateVisit } from './story.ts';
 import { printable } from './terminal.ts';
 import { pushableRepo } from './workspace.ts';
@@ -86,6 +86,8 @@ export async function runCommand(options: RunOptions): Promise<number> {
     say(
       `delivering to the stepline serve of ${resolve(options.dataDir)} (pid ${running.pid}, ${running.webhookUrl})`,
     );
+    const consoleOpenUrl = runningConsoleOpenUrl(running, options.dataDir);
+    if (consoleOpenUrl) say(`  console: ${consoleOpenUrl}`);
     webhookUrl = running.webhookUrl;
     sfn = new SFNClient({
       endpoint: running.sfnEndpoint,
