@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { executionStatuses, type StoredExecution } from '#local/sfn/store.ts';
 import type { ExecutionListPage, ExecutionSummary } from './api-types.ts';
+import { summarizeExecution } from './views.ts';
 
 /** Rows per page of `GET /api/executions` unless `limit` says otherwise. */
 export const defaultPageSize = 50;
@@ -54,10 +55,11 @@ function isAfter(row: { startDate: string; name: string }, cursor: z.infer<typeo
 
 /**
  * One page of the executions list. `records` come newest first (as `listStoredExecutions` gives
- * them); the filters apply to every row before the page is cut, so a page holds `limit` matching
+ * them); the filters apply to every record before the page is cut, so a page holds `limit` matching
  * rows when there are that many; `nextToken` (the last row's sort key) names where the next page
- * starts, so rows that start meanwhile never shift it. `repositories` and `branches` are those of
- * every execution, for the filters' choices.
+ * starts, so rows that start meanwhile never shift it. The filters read the records only (the
+ * push and the status); `summaryOf` (history, cost) is asked for the page's rows alone.
+ * `repositories` and `branches` are those of every execution, for the filters' choices.
  */
 export function pageOfExecutions(
   records: readonly StoredExecution[],
@@ -65,22 +67,23 @@ export function pageOfExecutions(
   summaryOf: (record: StoredExecution) => ExecutionSummary,
 ): ExecutionListPage {
   const cursor = query.nextToken === undefined ? undefined : decodeCursor(query.nextToken);
-  const rows = records.map(summaryOf);
+  // What was pushed, from the record alone (no history, no cost).
+  const rows = records.map((record) => ({ record, push: summarizeExecution(record, undefined, null) }));
   const matching = rows.filter(
-    (row) =>
-      (!query.repository || row.repository === query.repository) &&
-      (!query.branch || row.branch === query.branch) &&
-      (!query.status || row.status === query.status),
+    ({ record, push }) =>
+      (!query.repository || push.repository === query.repository) &&
+      (!query.branch || push.branch === query.branch) &&
+      (!query.status || record.status === query.status),
   );
-  const rest = cursor ? matching.filter((row) => isAfter(row, cursor)) : matching;
-  const executions = rest.slice(0, query.limit);
+  const rest = cursor ? matching.filter(({ record }) => isAfter(record, cursor)) : matching;
+  const executions = rest.slice(0, query.limit).map(({ record }) => summaryOf(record));
   const last = executions.at(-1);
   return {
     executions,
     nextToken: rest.length > query.limit && last ? encodeCursor(last) : null,
     total: matching.length,
-    repositories: [...new Set(rows.map((row) => row.repository).filter((r) => r !== null))].sort(),
-    branches: [...new Set(rows.map((row) => row.branch).filter((b) => b !== null))].sort(),
+    repositories: [...new Set(rows.map(({ push }) => push.repository).filter((r) => r !== null))].sort(),
+    branches: [...new Set(rows.map(({ push }) => push.branch).filter((b) => b !== null))].sort(),
   };
 }
 
