@@ -1,5 +1,9 @@
-import { useEffect, useState } from 'preact/hooks';
-import type { ExecutionSummary, ListStreamMessage } from '../../local/console/api-types.ts';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type {
+  ExecutionListPage,
+  ExecutionSummary,
+  ListStreamMessage,
+} from '../../local/console/api-types.ts';
 import { getJson, stream } from './api.ts';
 import { formatCost, formatDuration, formatTime, shortSha } from './format.ts';
 import { html } from './html.ts';
@@ -8,25 +12,66 @@ import { StatusBadge, useNow } from './widgets.ts';
 
 const statuses = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'];
 
-function upsert(rows: ExecutionSummary[], row: ExecutionSummary): ExecutionSummary[] {
-  const others = rows.filter((r) => r.name !== row.name);
-  return [row, ...others].sort(
-    (a, b) => b.startDate.localeCompare(a.startDate) || (a.name < b.name ? 1 : -1),
-  );
+/** The list's order: newest first, then by name (as the server pages it). */
+const newerFirst = (a: ExecutionSummary, b: ExecutionSummary) =>
+  b.startDate.localeCompare(a.startDate) || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0);
+
+interface Loaded {
+  rows: ExecutionSummary[];
+  /** Where the older executions start; null once the last page is shown. */
+  nextToken: string | null;
+  repositories: string[];
+  branches: string[];
 }
 
-/** The executions, newest first, filtered by the query's repository, branch and status; live. */
+const union = (list: string[], value: string | null) =>
+  value === null || list.includes(value) ? list : [...list, value].sort();
+
+/** Puts the row in (replacing its older self), unless it belongs to a page not loaded yet. */
+function upsert(loaded: Loaded, row: ExecutionSummary): Loaded {
+  const present = loaded.rows.some((r) => r.name === row.name);
+  const last = loaded.rows.at(-1);
+  if (!present && loaded.nextToken !== null && last && newerFirst(row, last) > 0) return loaded;
+  return {
+    ...loaded,
+    rows: [row, ...loaded.rows.filter((r) => r.name !== row.name)].sort(newerFirst),
+    repositories: union(loaded.repositories, row.repository),
+    branches: union(loaded.branches, row.branch),
+  };
+}
+
+/**
+ * The executions, newest first, a page at a time ("Older executions" loads the next), filtered
+ * by the query's repository, branch and status on the server; live.
+ */
 export function ExecutionList({ query }: { query: URLSearchParams }) {
-  const [rows, setRows] = useState<ExecutionSummary[] | null>(null);
+  const [loaded, setLoaded] = useState<Loaded | null>(null);
   const [error, setError] = useState<string | null>(null);
+  const [loadingOlder, setLoadingOlder] = useState(false);
+  const rows = loaded?.rows ?? null;
   const now = useNow(rows?.some((row) => row.status === 'RUNNING') ?? false);
+
+  const repository = query.get('repository') ?? '';
+  const branch = query.get('branch') ?? '';
+  const status = query.get('status') ?? '';
+  const filters = new URLSearchParams(
+    Object.entries({ repository, branch, status }).filter(([, value]) => value !== ''),
+  ).toString();
+  // The filters the shown rows were loaded with: an older page of other filters is not added.
+  const current = useRef(filters);
+  current.current = filters;
 
   useEffect(() => {
     const controller = new AbortController();
     const load = () =>
-      getJson<{ executions: ExecutionSummary[] }>('/api/executions', controller.signal).then(
-        (body) => {
-          setRows(body.executions);
+      getJson<ExecutionListPage>(`/api/executions${filters ? `?${filters}` : ''}`, controller.signal).then(
+        (page) => {
+          setLoaded({
+            rows: page.executions,
+            nextToken: page.nextToken,
+            repositories: page.repositories,
+            branches: page.branches,
+          });
           setError(null);
         },
         (thrown: Error) => {
@@ -36,7 +81,8 @@ export function ExecutionList({ query }: { query: URLSearchParams }) {
     void stream<ListStreamMessage>(
       '/api/events',
       (message) => {
-        if (message.kind === 'execution') setRows((current) => upsert(current ?? [], message.execution));
+        if (message.kind === 'execution')
+          setLoaded((loaded) => (loaded ? upsert(loaded, message.execution) : loaded));
         return undefined;
       },
       controller.signal,
@@ -44,14 +90,38 @@ export function ExecutionList({ query }: { query: URLSearchParams }) {
       () => void load(),
     );
     return () => controller.abort();
-  }, []);
+  }, [filters]);
 
-  const repository = query.get('repository') ?? '';
-  const branch = query.get('branch') ?? '';
-  const status = query.get('status') ?? '';
+  const loadOlder = () => {
+    const token = loaded?.nextToken;
+    if (!token) return;
+    const asked = filters;
+    const params = new URLSearchParams(filters);
+    params.set('nextToken', token);
+    setLoadingOlder(true);
+    getJson<ExecutionListPage>(`/api/executions?${params.toString()}`)
+      .then(
+        (page) => {
+          if (current.current !== asked) return;
+          setLoaded((loaded) => {
+            if (!loaded) return loaded;
+            const known = new Set(loaded.rows.map((row) => row.name));
+            return {
+              ...loaded,
+              rows: [...loaded.rows, ...page.executions.filter((row) => !known.has(row.name))],
+              nextToken: page.nextToken,
+            };
+          });
+        },
+        (thrown: Error) => setError(thrown.message),
+      )
+      .finally(() => setLoadingOlder(false));
+  };
+
   const all = rows ?? [];
-  const repositories = [...new Set(all.map((r) => r.repository).filter((r): r is string => !!r))].sort();
-  const branches = [...new Set(all.map((r) => r.branch).filter((b): b is string => !!b))].sort();
+  const repositories = loaded?.repositories ?? [];
+  const branches = loaded?.branches ?? [];
+  // The server filtered the pages; a row the stream changed may no longer match.
   const shown = all.filter(
     (row) =>
       (!repository || row.repository === repository) &&
@@ -95,7 +165,7 @@ export function ExecutionList({ query }: { query: URLSearchParams }) {
           : shown.length === 0
             ? html`<p class="empty">
               ${
-                all.length === 0
+                all.length === 0 && !filters
                   ? 'No executions yet. Push to a repository whose webhook points at this runtime, or run npx stepline run.'
                   : 'No execution matches these filters.'
               }
@@ -158,6 +228,15 @@ export function ExecutionList({ query }: { query: URLSearchParams }) {
                   </tbody>
                 </table>
               </div>
+              ${
+                loaded?.nextToken
+                  ? html`<p class="older">
+                    <button type="button" onClick=${loadOlder} disabled=${loadingOlder}>
+                      ${loadingOlder ? 'Loading…' : 'Older executions'}
+                    </button>
+                  </p>`
+                  : null
+              }
             `
       }
     </section>
