@@ -25,6 +25,7 @@ import {
   resultsOf,
   type StateVisit,
   StoryBuilder,
+  type StoryRedrive,
 } from './story.ts';
 import { printable } from './terminal.ts';
 
@@ -88,9 +89,19 @@ export function storyOf(
   name: string,
   history: readonly LocalHistoryEvent[] = readHistory(dataDir, name),
 ): StateVisit[] {
+  return storyOfHistory(history).visits;
+}
+
+/** The history folded into state visits and the redrives between them. */
+function storyOfHistory(history: readonly LocalHistoryEvent[]): StoryBuilder {
   const story = new StoryBuilder();
   for (const event of history) story.add(event);
-  return story.visits;
+  return story;
+}
+
+/** A redrive's line between the visits: the run went on from where it had stopped. */
+export function formatRedrive(redrive: StoryRedrive): string {
+  return `  ↻ redriven (${redrive.redriveCount}) at ${redrive.at.toISOString()}`;
 }
 
 /** Wide enough for the pipeline's longest state name (`SupersededBeforeProduction`), so durations line up. */
@@ -101,7 +112,12 @@ export function formatVisit(visit: StateVisit): string {
   const mark = visit.outcome === 'succeeded' ? '✓' : visit.outcome === 'failed' ? '✗' : '…';
   const retries =
     visit.retries > 0 ? ` (after ${visit.retries} ${visit.retries === 1 ? 'retry' : 'retries'})` : '';
-  const error = visit.outcome === 'failed' && visit.error ? `  ${visit.error}` : '';
+  const error =
+    visit.outcome === 'failed' && visit.error
+      ? `  ${visit.interrupted ? `interrupted (${visit.error})` : visit.error}`
+      : visit.interrupted
+        ? '  interrupted'
+        : '';
   const summary = visit.summary ? `  ${visit.summary}` : '';
   return printable(
     `  ${mark} ${visit.name.padEnd(stateNameWidth)} ${formatDuration(visit.durationMs).padStart(9)}${retries}${error}${summary}`,
@@ -121,7 +137,8 @@ export function showExecution(
     return 2;
   }
   const history = readHistory(dataDir, name);
-  const visits = storyOf(dataDir, name, history);
+  const story = storyOfHistory(history);
+  const visits = story.visits;
   const results = resultsOf(history);
   if (options.json) {
     write(
@@ -149,7 +166,12 @@ export function showExecution(
     );
   write(`  cost:    ${describeCost(estimateExecutionCost(history))}`);
   write('');
-  for (const visit of visits) write(formatVisit(visit));
+  visits.forEach((visit, index) => {
+    for (const redrive of story.redrives) if (redrive.afterVisits === index) write(formatRedrive(redrive));
+    write(formatVisit(visit));
+  });
+  for (const redrive of story.redrives)
+    if (redrive.afterVisits === visits.length) write(formatRedrive(redrive));
   const highlights = formatResults(results);
   if (highlights.length > 0) write('');
   for (const line of highlights) write(line);

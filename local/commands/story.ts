@@ -15,6 +15,21 @@ export interface StateVisit {
   retries: number;
   /** What the step produced, in a few words (tests passed, cache restored, …). */
   summary?: string | undefined;
+  /**
+   * The visit was still running when the execution ended (stopped, timed out, failed elsewhere or
+   * by a stop of the runtime): its outcome is `failed`, with the execution's error, though the
+   * state itself did not fail.
+   */
+  interrupted?: true;
+}
+
+/** A `RedriveExecution` in the history: the run went on after it had stopped. */
+export interface StoryRedrive {
+  /** The execution's redrive count after this redrive (1 for the first). */
+  redriveCount: number;
+  at: Date;
+  /** How many visits came before it: it is told between `visits[afterVisits - 1]` and `visits[afterVisits]`. */
+  afterVisits: number;
 }
 
 /** Where each step keeps its result in the state (the ASL's `ResultPath`). */
@@ -173,12 +188,26 @@ const failureType = /(Failed|TimedOut|Aborted)$/;
  */
 export class StoryBuilder {
   readonly visits: StateVisit[] = [];
+  /** The redrives (`ExecutionRedriven`), in order, each placed among the visits. */
+  readonly redrives: StoryRedrive[] = [];
   private current: StateVisit | undefined;
 
-  /** Feeds one event; returns the visit it started or finished, if any, for live printing. */
-  add(event: LocalHistoryEvent): { started?: StateVisit; finished?: StateVisit } {
+  /** Feeds one event; returns the visit it started or finished, or the redrive, for live printing. */
+  add(event: LocalHistoryEvent): { started?: StateVisit; finished?: StateVisit; redriven?: StoryRedrive } {
     const type = String(event.type);
     const info = details(event);
+    if (type === 'ExecutionRedriven') {
+      // A visit still open here lost its end (the execution's own end was not recorded): the stop interrupted it.
+      const open = this.current;
+      if (open) this.interrupt(open, event, 'Stepline.Interrupted', undefined);
+      const redrive: StoryRedrive = {
+        redriveCount: Number(info?.redriveCount ?? this.redrives.length + 1),
+        at: new Date(event.timestamp),
+        afterVisits: this.visits.length,
+      };
+      this.redrives.push(redrive);
+      return open ? { finished: open, redriven: redrive } : { redriven: redrive };
+    }
     if (type.endsWith('StateEntered')) {
       const visit: StateVisit = {
         name: String(info?.name ?? '?'),
@@ -227,15 +256,26 @@ export class StoryBuilder {
     }
     if (type.startsWith('Execution') && failureType.test(type) && this.current) {
       const visit = this.current;
-      visit.outcome = 'failed';
-      visit.error ??= String(info?.error ?? type);
-      visit.cause ??= info?.cause === undefined ? undefined : String(info.cause);
-      visit.exitedAt = new Date(event.timestamp);
-      visit.durationMs = visit.exitedAt.getTime() - visit.enteredAt.getTime();
+      // Running (not failed and awaiting a retry): the state did not fail, the execution ended under it.
+      if (visit.outcome === 'running') this.interrupt(visit, event, String(info?.error ?? type), info?.cause);
+      else {
+        visit.exitedAt = new Date(event.timestamp);
+        visit.durationMs = visit.exitedAt.getTime() - visit.enteredAt.getTime();
+      }
       this.current = undefined;
       return { finished: visit };
     }
     return {};
+  }
+
+  private interrupt(visit: StateVisit, event: LocalHistoryEvent, error: string, cause: unknown): void {
+    visit.outcome = 'failed';
+    visit.interrupted = true;
+    visit.error ??= error;
+    visit.cause ??= cause === undefined ? undefined : String(cause);
+    visit.exitedAt = new Date(event.timestamp);
+    visit.durationMs = visit.exitedAt.getTime() - visit.enteredAt.getTime();
+    this.current = undefined;
   }
 }
 
