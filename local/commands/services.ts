@@ -9,6 +9,7 @@ import {
   ListServicesCommand,
   ListTasksCommand,
 } from '@aws-sdk/client-ecs';
+import type { ServiceView as ServiceRow } from '#local/console/api-types.ts';
 import { type LocalCredentials, readLocalCredentials } from '#local/credentials.ts';
 import { environmentTag } from '#local/ecs/configured-services.ts';
 import { urlTag } from '#local/ecs/local-ecs.ts';
@@ -18,26 +19,8 @@ import { printable } from './terminal.ts';
 
 type Write = (line: string) => void;
 
-/** One line of `stepline services`, one object of `--json`. */
-export interface ServiceSummary {
-  /** `staging`/`production` as the deployment configuration names it, else the service's name. */
-  environment: string;
-  service: string;
-  cluster: string;
-  /** Revision of the task definition the service runs (its PRIMARY deployment's). */
-  revision: number | null;
-  /** Digest of the image the service's container runs, when named by digest. */
-  imageDigest: string | null;
-  /** The task definition's `stepline:commit` tag: the commit deployed. */
-  commit: string | null;
-  desired: number;
-  running: number;
-  healthy: number;
-  /** The service's stable URL (its proxy), or null. */
-  url: string | null;
-  /** The PRIMARY deployment's rolloutState. */
-  rolloutState: string | null;
-}
+/** One line of `stepline services`, one object of `--json` (the console's services page shows the same). */
+export type ServiceSummary = ServiceRow;
 
 type Tags = { key?: string | undefined; value?: string | undefined }[] | undefined;
 

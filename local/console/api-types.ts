@@ -162,17 +162,24 @@ export interface ExecutionDetail {
   actions: { stop: boolean; redrive: boolean; approve: boolean };
 }
 
+/** A service as `stepline services` and the console's services page show it. */
 export interface ServiceView {
+  /** `staging`/`production` as the deployment configuration names it, else the service's name. */
   environment: string;
   service: string;
   cluster: string;
+  /** Revision of the task definition the service runs (its PRIMARY deployment's). */
   revision: number | null;
+  /** Digest of the image the service's container runs, when named by digest. */
   imageDigest: string | null;
+  /** The task definition's `stepline:commit` tag: the commit deployed. */
   commit: string | null;
   desired: number;
   running: number;
   healthy: number;
+  /** The service's stable URL (its proxy), or null. */
   url: string | null;
+  /** The PRIMARY deployment's rolloutState. */
   rolloutState: string | null;
 }
 
