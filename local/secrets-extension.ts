@@ -1,5 +1,6 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
+import { constantTimeEqual } from '#local/http/constant-time.ts';
 import { listen } from '#local/http/listen.ts';
 import type { ResolveSecret } from '#shared/secrets.ts';
 
@@ -34,7 +35,6 @@ export async function startLocalSecretsExtension(
   options: LocalSecretsExtensionOptions,
 ): Promise<LocalSecretsExtension> {
   const token = options.token ?? randomBytes(24).toString('hex');
-  const expected = Buffer.from(token);
   const server = createServer((req, res) => {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -43,8 +43,7 @@ export async function startLocalSecretsExtension(
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method !== 'GET' || url.pathname !== '/secretsmanager/get')
       return send(404, { message: `no route ${req.method} ${url.pathname}` });
-    const given = Buffer.from(String(req.headers['x-aws-parameters-secrets-token'] ?? ''));
-    if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    if (!constantTimeEqual(String(req.headers['x-aws-parameters-secrets-token'] ?? ''), token))
       return send(401, { message: 'X-Aws-Parameters-Secrets-Token is missing or wrong' });
     const secretId = url.searchParams.get('secretId');
     if (!secretId) return send(400, { message: 'secretId is required' });

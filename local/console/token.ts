@@ -1,9 +1,12 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
+import { constantTimeEqual } from '#local/http/constant-time.ts';
+import { dataDirSecret } from '#shared/data-dir-secret.ts';
+
+const consoleTokenFileName = 'console-token';
 
 /** File that keeps the console's access token (mode 0600). */
-export const consoleTokenFile = (dataDir: string) => join(resolve(dataDir), 'console-token');
+export const consoleTokenFile = (dataDir: string) => join(resolve(dataDir), consoleTokenFileName);
 
 /**
  * The console's access token: generated on first use and kept owner-only in the data directory, so
@@ -12,23 +15,10 @@ export const consoleTokenFile = (dataDir: string) => join(resolve(dataDir), 'con
  */
 export function consoleToken(dataDir: string, env: NodeJS.ProcessEnv = process.env): string {
   if (env.STEPLINE_CONSOLE_TOKEN) return env.STEPLINE_CONSOLE_TOKEN;
-  const file = consoleTokenFile(dataDir);
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(resolve(dataDir), { recursive: true, mode: 0o700 });
-  const token = randomBytes(24).toString('base64url');
-  try {
-    // `wx`: of two processes creating it at once, one writes and both then read the same token.
-    writeFileSync(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  }
-  return readFileSync(file, 'utf8').trim();
+  return dataDirSecret(dataDir, consoleTokenFileName, () => randomBytes(24).toString('base64url'));
 }
 
 /** Whether `given` is `token`, compared in constant time. */
 export function tokenMatches(token: string, given: string | undefined): boolean {
-  if (given === undefined) return false;
-  const a = Buffer.from(token);
-  const b = Buffer.from(given);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return given !== undefined && constantTimeEqual(token, given);
 }

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { dataDirSecret } from '#shared/data-dir-secret.ts';
+
+const approvalKeyFileName = 'approval-signing-key';
 
 /** File that keeps the local key approval links are signed with (mode 0600). */
-export const approvalKeyFile = (dataDir: string) => join(resolve(dataDir), 'approval-signing-key');
+export const approvalKeyFile = (dataDir: string) => join(resolve(dataDir), approvalKeyFileName);
 
 /**
  * The local runtime's signing key for approval links: generated on first use and kept owner-only in
@@ -12,15 +14,5 @@ export const approvalKeyFile = (dataDir: string) => join(resolve(dataDir), 'appr
  * key. On AWS the key is a Secrets Manager secret.
  */
 export function localApprovalSigningKey(dataDir: string): string {
-  const file = approvalKeyFile(dataDir);
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(resolve(dataDir), { recursive: true, mode: 0o700 });
-  const key = randomBytes(32).toString('hex');
-  try {
-    // `wx`: of two processes creating it at once, one writes and both then read the same key.
-    writeFileSync(file, `${key}\n`, { mode: 0o600, flag: 'wx' });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-  }
-  return readFileSync(file, 'utf8').trim();
+  return dataDirSecret(dataDir, approvalKeyFileName, () => randomBytes(32).toString('hex'));
 }
