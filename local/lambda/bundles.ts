@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type BuildOptions, build, version as esbuildVersion } from 'esbuild';
+import { type BuildOptions, build } from 'esbuild';
+import { buildKey, upToDate, writeStamp } from '#local/build-stamp.ts';
 import { type LambdaCompute, lambdaBundling } from '#shared/compute.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -33,22 +32,13 @@ export function lambdaBuildOptions(entry: string, outfile: string): BuildOptions
   };
 }
 
-/** What a bundle was built from: rebuilt when any input file, the options or esbuild changed. */
-interface BuildStamp {
-  key: string;
-  inputs: Record<string, { size: number; mtimeMs: number }>;
-}
-
 const bundlePath = (outDir: string, compute: LambdaCompute) =>
   join(resolve(outDir), compute.folder, 'index.mjs');
 const stampPath = (outDir: string, compute: LambdaCompute) =>
   join(resolve(outDir), compute.folder, 'inputs.json');
 
 /** The options every bundle shares, hashed into each stamp. */
-const sharedKey = () =>
-  createHash('sha256')
-    .update(JSON.stringify({ options: lambdaBuildOptions('', ''), esbuild: esbuildVersion }))
-    .digest('hex');
+const sharedKey = () => buildKey(lambdaBuildOptions('', ''));
 
 /**
  * Builds each function's `entry` into `<outDir>/<folder>/index.mjs` (with its source map), except
@@ -78,7 +68,7 @@ export async function bundleLambdas(
       const output = Object.entries(result.metafile?.outputs ?? {}).find(
         ([path]) => resolve(repoRoot, path) === bundlePath(outDir, compute),
       )?.[1];
-      await writeStamp(stampPath(outDir, compute), key, Object.keys(output?.inputs ?? {}));
+      await writeStamp(stampPath(outDir, compute), key, Object.keys(output?.inputs ?? {}), repoRoot);
     }
   }
   return new Map(computes.map((c) => [c.folder, bundlePath(outDir, c)]));
@@ -102,38 +92,9 @@ export async function bundleBootstrap(outDir: string): Promise<string> {
     minify: false,
     absWorkingDir: repoRoot,
   };
-  const key = createHash('sha256')
-    .update(JSON.stringify({ options, esbuild: esbuildVersion }))
-    .digest('hex');
+  const key = buildKey(options);
   if (await upToDate(stampFile, outfile, key)) return outfile;
   const result = await build(options);
-  await writeStamp(stampFile, key, Object.keys(result.metafile?.inputs ?? {}));
+  await writeStamp(stampFile, key, Object.keys(result.metafile?.inputs ?? {}), repoRoot);
   return outfile;
-}
-
-async function writeStamp(stampFile: string, key: string, inputs: readonly string[]): Promise<void> {
-  const stamp: BuildStamp = { key, inputs: {} };
-  for (const input of inputs) {
-    const path = resolve(repoRoot, input);
-    const info = await stat(path).catch(() => undefined);
-    if (info) stamp.inputs[path] = { size: info.size, mtimeMs: info.mtimeMs };
-  }
-  await mkdir(join(stampFile, '..'), { recursive: true });
-  await writeFile(stampFile, `${JSON.stringify(stamp)}\n`);
-}
-
-async function upToDate(stampFile: string, outfile: string, key: string): Promise<boolean> {
-  let stamp: BuildStamp;
-  try {
-    stamp = JSON.parse(await readFile(stampFile, 'utf8')) as BuildStamp;
-    await stat(outfile);
-  } catch {
-    return false;
-  }
-  if (stamp.key !== key || Object.keys(stamp.inputs ?? {}).length === 0) return false;
-  for (const [path, was] of Object.entries(stamp.inputs)) {
-    const info = await stat(path).catch(() => undefined);
-    if (!info || info.size !== was.size || info.mtimeMs !== was.mtimeMs) return false;
-  }
-  return true;
 }
