@@ -5,16 +5,8 @@ import { type RollbackCommandOptions, rollbackCommand } from '#local/commands/ro
 import { approvalLink } from '#shared/approval/link.ts';
 import type { ActionResult, RollbackJob } from './api-types.ts';
 
-/**
- * Decides an approval from the console as the emailed link would: signs the link of `approver`
- * (one of the request's approvers) with the data directory's approval key, opens its page on the
- * runtime's approval endpoint and submits the page's form. Every check of the approval API
- * applies (approver, expiry, single use, execution still waiting).
- */
-export async function decideApproval(options: {
-  dataDir: string;
-  /** The server that serves `/approvals/{id}` (the local API Gateway). */
-  approvalBaseUrl: string;
+/** A decision on one approval request, as the console's execution page sends it. */
+export interface ApprovalDecisionRequest {
   id: string;
   approver: string;
   approvers: readonly string[];
@@ -22,7 +14,21 @@ export async function decideApproval(options: {
   expiresAt: string | null;
   decision: 'approve' | 'reject';
   comment: string;
-}): Promise<ActionResult & { status: number }> {
+}
+
+/**
+ * Decides an approval from the console as the emailed link would: signs the link of `approver`
+ * (one of the request's approvers) with the data directory's approval key, opens its page on the
+ * runtime's approval endpoint and submits the page's form. Every check of the approval API
+ * applies (approver, expiry, single use, execution still waiting).
+ */
+export async function decideApproval(
+  options: ApprovalDecisionRequest & {
+    dataDir: string;
+    /** The server that serves `/approvals/{id}` (the local API Gateway). */
+    approvalBaseUrl: string;
+  },
+): Promise<ActionResult & { status: number }> {
   if (!options.approvers.some((a) => a.toLowerCase() === options.approver.toLowerCase()))
     return {
       ok: false,

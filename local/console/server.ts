@@ -16,6 +16,7 @@ import {
 } from '#local/sfn/store.ts';
 import type { ApprovalRecord } from '#shared/approval/record.ts';
 import { estimateLabel } from '#shared/cost/prices.ts';
+import type { ApprovalDecisionRequest } from './actions.ts';
 import type {
   ActionResult,
   ConsoleInfo,
@@ -57,14 +58,7 @@ export interface ConsoleDeps {
   assets: ConsoleAssets;
   webhookUrl(): string;
   readApproval?(id: string): Promise<ApprovalRecord | undefined>;
-  decideApproval?(request: {
-    id: string;
-    approver: string;
-    approvers: readonly string[];
-    expiresAt: string | null;
-    decision: 'approve' | 'reject';
-    comment: string;
-  }): Promise<ActionResult & { status: number }>;
+  decideApproval?(request: ApprovalDecisionRequest): Promise<ActionResult & { status: number }>;
   listServices?(): Promise<ServiceView[]>;
   rollbacks?: {
     list(): ServicesPayload['rollbacks'];
