@@ -1,18 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeSync,
-} from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeFileDurably } from '#shared/durable-file.ts';
 import type { LaneEntry, LaneStore, StoredLane } from './lane-store.ts';
 
 /**
@@ -44,12 +34,12 @@ export function fileLaneStore(dataDir: string): LaneStore {
       return withLock(`${laneFile(key)}.lock`, () => {
         if (readLane(key).version !== expectedVersion) return false;
         if (entries.length === 0) rmSync(laneFile(key), { force: true });
-        else writeDurably(laneFile(key), { key, version: expectedVersion + 1, entries });
+        else writeFileDurably(laneFile(key), json({ key, version: expectedVersion + 1, entries }));
         return true;
       });
     },
     async rememberLane(executionArn, key, expiresAt) {
-      writeDurably(pointerFile(executionArn), { executionArn, lane: key, expiresAt });
+      writeFileDurably(pointerFile(executionArn), json({ executionArn, lane: key, expiresAt }));
     },
     async laneOf(executionArn) {
       const pointer = readJson(pointerFile(executionArn)) as { lane?: string } | undefined;
@@ -88,6 +78,8 @@ export function executionsInLanes(dataDir: string): string[] {
 
 const hash = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 32);
 
+const json = (value: unknown) => `${JSON.stringify(value)}\n`;
+
 function readJson(path: string): unknown {
   let text: string;
   try {
@@ -97,18 +89,6 @@ function readJson(path: string): unknown {
     throw error;
   }
   return JSON.parse(text) as unknown;
-}
-
-function writeDurably(path: string, value: unknown): void {
-  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  const fd = openSync(temp, 'w', 0o600);
-  try {
-    writeSync(fd, `${JSON.stringify(value)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
 }
 
 /** A lock older than this was left by a thread that died holding it (the section it guards takes milliseconds). */

@@ -8,12 +8,11 @@ import {
   readdirSync,
   readFileSync,
   readSync,
-  renameSync,
-  writeSync,
 } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { HistoryEvent, HistoryEventType } from '@aws-sdk/client-sfn';
 import { z } from 'zod';
+import { writeAll, writeFileDurably } from '#shared/durable-file.ts';
 
 /**
  * The execution store of the local runtime: one JSON record per execution, replaced atomically,
@@ -105,41 +104,16 @@ export function ensureStore(dataDir: string): void {
   mkdirSync(executionsDir(dataDir), { recursive: true });
 }
 
-function writeAll(fd: number, text: string): void {
-  const bytes = Buffer.from(text);
-  let written = 0;
-  while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
-}
-
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // Some file systems cannot fsync a directory; the rename is still atomic.
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
 /**
  * Replaces an execution's record atomically and durably (temp file, fsync, rename, fsync of the
  * directory), so a reader never sees half of it and a power loss leaves the old or the new record.
  */
 export function writeStoredExecution(dataDir: string, record: StoredExecution): void {
   ensureStore(dataDir);
-  const target = recordPath(dataDir, record.name);
-  const temp = `${target}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const fd = openSync(temp, 'w', 0o600);
-  try {
-    writeAll(fd, `${JSON.stringify(StoredExecution.parse(record), null, 2)}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, target);
-  fsyncDir(dirname(target));
+  writeFileDurably(
+    recordPath(dataDir, record.name),
+    `${JSON.stringify(StoredExecution.parse(record), null, 2)}\n`,
+  );
 }
 
 /** Histories this process has checked for a torn tail (and so may append to without looking). */
