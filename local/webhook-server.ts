@@ -3,17 +3,11 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { MAX_BODY_BYTES } from '#functions/webhook/receive-push.ts';
 import { listen } from '#local/http/listen.ts';
+import { BodyTooLargeError, readBody } from '#local/http/read-body.ts';
 import { DeploymentConfig } from '#shared/deployment-config.ts';
 import { createLogger } from '#shared/logger.ts';
 import { providers } from '#shared/push-event.ts';
-import {
-  BodyTooLargeError,
-  localLambdaContext,
-  readBody,
-  sendApiGatewayResult,
-  sendJson,
-  toApiGatewayEvent,
-} from './http/api-gateway.ts';
+import { localLambdaContext, sendApiGatewayResult, sendJson, toApiGatewayEvent } from './http/api-gateway.ts';
 
 /**
  * One route of the local server, written as API Gateway routes are: `method` and a `pattern` such as

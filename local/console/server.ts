@@ -4,8 +4,8 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import * as z from 'zod';
-import { BodyTooLargeError, readBody } from '#local/http/api-gateway.ts';
 import { listen } from '#local/http/listen.ts';
+import { BodyTooLargeError, readBody } from '#local/http/read-body.ts';
 import { type LocalStepFunctions, validateExecutionName } from '#local/sfn/engine.ts';
 import {
   type LocalHistoryEvent,

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { BodyTooLargeError, readBody } from '#local/http/read-body.ts';
 import { listen } from './listen.ts';
 import { type AccessKey, SigV4Error, sigV4JsonError, verifySigV4 } from './sigv4.ts';
 
@@ -43,24 +44,6 @@ class ProtocolError extends Error {
   }
 }
 
-function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        reject(new ProtocolError('SerializationException', `request body is larger than ${maxBytes} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 /** Answers one request to `service`; for servers that share a port with other routes (the registry). */
 export async function serveAwsJson(
   service: AwsJsonService,
@@ -83,7 +66,14 @@ export async function serveAwsJson(
         'UnknownOperationException',
         `${service.name} expects POST / with header X-Amz-Target: ${service.targetPrefix}<Operation>`,
       );
-    const raw = await readBody(req, service.maxBodyBytes);
+    const raw = await readBody(req, service.maxBodyBytes).catch((error: unknown) => {
+      if (error instanceof BodyTooLargeError)
+        throw new ProtocolError(
+          'SerializationException',
+          `request body is larger than ${error.limitBytes} bytes`,
+        );
+      throw error;
+    });
     await verifySigV4(
       { method: req.method ?? 'POST', url: req.url ?? '/', headers: req.headers, body: raw },
       service.credentials,

@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { join } from 'node:path';
 import { serveAwsJson } from '#local/http/aws-json.ts';
 import { listen } from '#local/http/listen.ts';
+import { BodyTooLargeError, readBody } from '#local/http/read-body.ts';
 import type { AccessKey } from '#local/http/sigv4.ts';
 import { authRealm, isAuthorized, registryPassword } from './auth.ts';
 import { type BaseImages, startBaseImages } from './base-images.ts';
@@ -105,17 +106,6 @@ function sendError(req: IncomingMessage, res: ServerResponse, error: Distributio
     return;
   }
   sendJson(res, error.status, body, headers);
-}
-
-async function readSmallBody(req: IncomingMessage, limit: number, tooLarge: () => Error): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }
 
 function contentLength(req: IncomingMessage): number | undefined {
@@ -521,17 +511,15 @@ class RegistryServer {
         `invalid tag "${reference}": [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`,
       );
     if (method === 'PUT') {
-      const bytes = await readSmallBody(
-        req,
-        maxManifestBytes,
-        () =>
-          new DistributionError(
-            'MANIFEST_INVALID',
-            `manifest is larger than the ${maxManifestBytes} bytes the local registry accepts`,
-            undefined,
-            413,
-          ),
-      );
+      const bytes = await readBody(req, maxManifestBytes).catch((error: unknown) => {
+        if (!(error instanceof BodyTooLargeError)) throw error;
+        throw new DistributionError(
+          'MANIFEST_INVALID',
+          `manifest is larger than the ${maxManifestBytes} bytes the local registry accepts`,
+          undefined,
+          413,
+        );
+      });
       const tags = byDigest ? url.searchParams.getAll('tag') : [];
       const image = await this.storage.putManifest(name, reference, bytes, req.headers['content-type'], {
         tags,

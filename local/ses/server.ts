@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { z } from 'zod';
 import { listen } from '#local/http/listen.ts';
+import { BodyTooLargeError, readBody } from '#local/http/read-body.ts';
 import { type AccessKey, SigV4Error, sigV4JsonError, verifySigV4 } from '#local/http/sigv4.ts';
 import { formatPath } from '#shared/format-zod-error.ts';
 import { findLinks, readMessage } from './mime.ts';
@@ -207,24 +208,6 @@ function reply(res: ServerResponse, status: number, body: unknown, errorType?: s
   res.end(text);
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBodyBytes) {
-        reject(new SesError('MessageRejected', 400, `the request is over ${maxBodyBytes} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 async function handle(
   req: IncomingMessage,
   res: ServerResponse,
@@ -249,7 +232,11 @@ async function handle(
         'the request is not signed (SigV4 Authorization header missing)',
       );
     }
-    const body = await readBody(req);
+    const body = await readBody(req, maxBodyBytes).catch((error: unknown) => {
+      if (error instanceof BodyTooLargeError)
+        throw new SesError('MessageRejected', 400, `the request is over ${error.limitBytes} bytes`);
+      throw error;
+    });
     try {
       await verifySigV4({ method: 'POST', url: req.url ?? '/', headers: req.headers, body }, credentials, {
         payload: 'body',
