@@ -21,13 +21,8 @@ import { estimatedCost } from '#local/console/cost.ts';
 import { startConsoleServer } from '#local/console/server.ts';
 import { summarizeExecution } from '#local/console/views.ts';
 import { LocalStepFunctions } from '#local/sfn/engine.ts';
-import {
-  appendHistoryEvent,
-  listStoredExecutions,
-  readHistory,
-  readStoredExecution,
-  writeStoredExecution,
-} from '#local/sfn/store.ts';
+import { listStoredExecutions, readHistory } from '#local/sfn/store.ts';
+import { storeFinishedCopies } from '../test/helpers/stored-executions.ts';
 
 const executions = Math.min(Math.max(Number(process.env.BENCH_EXECUTIONS ?? 500), 1), 10_000);
 const states = Math.min(Math.max(Number(process.env.BENCH_STATES ?? 20), 1), 200);
@@ -78,24 +73,14 @@ try {
     });
   const template = await engine.startExecution({ name: 'template', input: push(0) });
   await engine.waitForExecution(template.executionArn);
-  const record = readStoredExecution(dataDir, 'template')!;
   const history = readHistory(dataDir, 'template');
   const filling = performance.now();
-  const base = Date.parse('2026-01-01T00:00:00Z');
-  for (let n = 1; n <= executions; n++) {
-    const name = `push-${String(n).padStart(5, '0')}`;
-    const start = base + n * 60_000;
-    for (const event of history) appendHistoryEvent(dataDir, name, event);
-    writeStoredExecution(dataDir, {
-      ...record,
-      name,
-      executionArn: engine.executionArnOf(name),
-      input: push(n),
-      startDate: new Date(start).toISOString(),
-      stopDate: new Date(start + 45_000).toISOString(),
-      status: n % 10 === 0 ? 'FAILED' : 'SUCCEEDED',
-    });
-  }
+  storeFinishedCopies(dataDir, engine, 'template', {
+    count: executions,
+    name: (n) => `push-${String(n).padStart(5, '0')}`,
+    input: push,
+    durationMs: 45_000,
+  });
   console.log(
     `${executions} finished executions of ${history.length} events each (${states} Lambda tasks), stored in ${((performance.now() - filling) / 1000).toFixed(1)} s`,
   );

@@ -7,12 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildConsoleAssets } from '#local/console/assets.ts';
 import { type ConsoleServer, startConsoleServer } from '#local/console/server.ts';
 import { LocalStepFunctions } from '#local/sfn/engine.ts';
-import {
-  appendHistoryEvent,
-  readHistory,
-  readStoredExecution,
-  writeStoredExecution,
-} from '#local/sfn/store.ts';
+import { storeFinishedCopies } from '../../helpers/stored-executions.ts';
 
 const chromiumPath = '/usr/bin/chromium';
 const available = existsSync(chromiumPath);
@@ -44,23 +39,13 @@ describe.skipIf(!available)('the console list in a real browser, with more execu
     engine = new LocalStepFunctions({ dataDir, stateMachineName: 'console-paging', definition, tasks: {} });
     const template = await engine.startExecution({ name: 'template', input: push(0) });
     await engine.waitForExecution(template.executionArn);
-    const record = readStoredExecution(dataDir, 'template')!;
-    const history = readHistory(dataDir, 'template');
     // 60 finished executions, a minute apart, all older than the template; every tenth FAILED.
-    for (let n = 1; n <= 60; n++) {
-      const name = `old-${String(n).padStart(2, '0')}`;
-      const start = Date.parse('2026-01-01T00:00:00Z') + n * 60_000;
-      for (const event of history) appendHistoryEvent(dataDir, name, event);
-      writeStoredExecution(dataDir, {
-        ...record,
-        name,
-        executionArn: engine.executionArnOf(name),
-        input: push(n),
-        startDate: new Date(start).toISOString(),
-        stopDate: new Date(start + 30_000).toISOString(),
-        status: n % 10 === 0 ? 'FAILED' : 'SUCCEEDED',
-      });
-    }
+    storeFinishedCopies(dataDir, engine, 'template', {
+      count: 60,
+      name: (n) => `old-${String(n).padStart(2, '0')}`,
+      input: push,
+      durationMs: 30_000,
+    });
     server = await startConsoleServer({
       dataDir,
       engine,
