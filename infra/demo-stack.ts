@@ -12,13 +12,11 @@ import {
   Cluster,
   ContainerImage,
   ContainerInsights,
-  CpuArchitecture,
   DeploymentControllerType,
   FargateService,
   FargateTaskDefinition,
   type ICluster,
   LogDrivers,
-  OperatingSystemFamily,
 } from 'aws-cdk-lib/aws-ecs';
 import { ApplicationLoadBalancer, ApplicationProtocol } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -28,6 +26,7 @@ import type { Environment } from '#shared/deployment-config.ts';
 import { DropRedundantDependsOn } from './dependencies.ts';
 import { pullActions } from './image-repositories.ts';
 import { suppress } from './nag.ts';
+import { fargatePlatform } from './stepline-pipeline.ts';
 
 /** Name of the container the pipeline's deploy step replaces (the config's `deploy.*.container`). */
 export const demoContainerName = 'app';
@@ -193,10 +192,8 @@ export class DemoStack extends Stack {
         memoryLimitMiB: 512,
         executionRole,
         taskRole,
-        runtimePlatform: {
-          cpuArchitecture: CpuArchitecture.ARM64,
-          operatingSystemFamily: OperatingSystemFamily.LINUX,
-        },
+        // The images PublishImage builds are for this platform (STEPLINE_PLATFORM).
+        runtimePlatform: fargatePlatform,
       });
       taskDefinition.addContainer('App', {
         containerName: demoContainerName,

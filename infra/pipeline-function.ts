@@ -11,7 +11,7 @@ import {
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { type LambdaCompute, lambdaBundling } from '#shared/compute.ts';
+import { computeArchitecture, type LambdaCompute, lambdaBundling } from '#shared/compute.ts';
 import { SECRET_MAX_AGE_SECONDS } from '#shared/secrets.ts';
 import { suppress } from './nag.ts';
 import { repoRoot } from './paths.ts';
@@ -125,7 +125,7 @@ export class PipelineFunction extends Construct {
       projectRoot: repoRoot,
       depsLockFilePath: join(repoRoot, 'package-lock.json'),
       runtime: Runtime.NODEJS_22_X,
-      architecture: Architecture.ARM_64,
+      architecture: computeArchitecture === 'arm64' ? Architecture.ARM_64 : Architecture.X86_64,
       memorySize: props.memorySize ?? 256,
       timeout: props.timeout ?? Duration.seconds(30),
       role: this.role,

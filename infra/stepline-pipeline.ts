@@ -53,7 +53,7 @@ import { type ISecret, Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { Topic } from 'aws-cdk-lib/aws-sns';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { fargateCompute, lambdaCompute } from '#shared/compute.ts';
+import { computeArchitecture, computePlatform, fargateCompute, lambdaCompute } from '#shared/compute.ts';
 import { type DeploymentConfig, imageRepositoryFor } from '#shared/deployment-config.ts';
 import { type RepositoryRef, repositoryCachesPrefix, repositoryRunsPrefix } from '#shared/object-keys.ts';
 import type { Provider } from '#shared/push-event.ts';
@@ -74,6 +74,12 @@ import { addNotifications } from './notifications.ts';
 import { repoRoot, runnerContextExcludes } from './paths.ts';
 import { computeProps, PipelineFunction } from './pipeline-function.ts';
 import { TaskStoppedHandler } from './task-stopped.ts';
+
+/** Fargate tasks (the runner's, the publisher's, the demo's services) run on the catalog's architecture. */
+export const fargatePlatform = {
+  cpuArchitecture: computeArchitecture === 'arm64' ? CpuArchitecture.ARM64 : CpuArchitecture.X86_64,
+  operatingSystemFamily: OperatingSystemFamily.LINUX,
+};
 
 /** Days an approval record (`approvals/<id>.json`) is kept: past the longest approval timeout (7 days). */
 export const approvalRetentionDays = 45;
@@ -422,16 +428,13 @@ export class StepLinePipeline extends Construct {
       cpu: props.runnerCpu ?? fargateCompute.runner.cpu,
       memoryLimitMiB: props.runnerMemoryMiB ?? fargateCompute.runner.memoryMiB,
       ephemeralStorageGiB: props.runnerEphemeralStorageGiB ?? fargateCompute.runner.ephemeralStorageGiB,
-      runtimePlatform: {
-        cpuArchitecture: CpuArchitecture.ARM64,
-        operatingSystemFamily: OperatingSystemFamily.LINUX,
-      },
+      runtimePlatform: fargatePlatform,
     });
     const runnerLogs = new LogGroup(this, 'RunnerLogs', { retention: logRetention });
     // One image for both task definitions: the same asset, built and pushed once.
     const runnerImage = ContainerImage.fromAsset(repoRoot, {
       file: 'functions/runner/Dockerfile',
-      platform: Platform.LINUX_ARM64,
+      platform: computePlatform === 'linux/arm64' ? Platform.LINUX_ARM64 : Platform.LINUX_AMD64,
       exclude: [...runnerContextExcludes],
       ignoreMode: IgnoreMode.DOCKER,
     });
@@ -463,10 +466,7 @@ export class StepLinePipeline extends Construct {
       cpu: props.publisherCpu ?? fargateCompute.publisher.cpu,
       memoryLimitMiB: props.publisherMemoryMiB ?? fargateCompute.publisher.memoryMiB,
       ephemeralStorageGiB: props.publisherEphemeralStorageGiB ?? fargateCompute.publisher.ephemeralStorageGiB,
-      runtimePlatform: {
-        cpuArchitecture: CpuArchitecture.ARM64,
-        operatingSystemFamily: OperatingSystemFamily.LINUX,
-      },
+      runtimePlatform: fargatePlatform,
     });
     this.publisherTaskDefinition.addContainer('Runner', {
       containerName: runnerContainerName,
@@ -478,7 +478,7 @@ export class StepLinePipeline extends Construct {
         STEPLINE_REGISTRY: this.imageRepositories.registry,
         STEPLINE_REGISTRY_AUTH: 'ecr',
         STEPLINE_BASE_REGISTRY: this.imageRepositories.baseRegistry,
-        STEPLINE_PLATFORM: 'linux/arm64',
+        STEPLINE_PLATFORM: computePlatform,
       },
     });
 

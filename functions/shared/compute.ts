@@ -77,6 +77,15 @@ export interface FargateCompute {
   readonly ephemeralStorageGiB: number;
 }
 
+/**
+ * The CPU architecture of every Lambda and Fargate task of the stack (Graviton: cheaper per
+ * GB-second and per vCPU-hour); infra/ builds for it and the cost estimate prices it.
+ */
+export const computeArchitecture: 'arm64' | 'x86_64' = 'arm64';
+
+/** The Docker platform of the runner image and of the images PublishImage builds on AWS. */
+export const computePlatform = computeArchitecture === 'arm64' ? 'linux/arm64' : 'linux/amd64';
+
 /** Default sizes of the two task definitions (a stack may override each through its props). */
 export const fargateCompute = {
   /** Build and Test. */

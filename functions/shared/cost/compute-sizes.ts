@@ -1,9 +1,9 @@
-import { fargateCompute, lambdaCompute } from '#shared/compute.ts';
+import { computeArchitecture, fargateCompute, lambdaCompute } from '#shared/compute.ts';
 import type { Architecture } from './prices.ts';
 
 /** The sizes a cost estimate needs: configured Lambda memory and Fargate task sizes. */
 export interface ComputeSizes {
-  /** Every Lambda and the publisher run on this architecture (infra/pipeline-function.ts, stepline-pipeline.ts). */
+  /** Every Lambda and Fargate task runs on this architecture (the catalog's `computeArchitecture`). */
   architecture: Architecture;
   /** Memory in MB by function folder (`fetch-source`, `check-deployment`, …). */
   lambdaMemoryMb: Readonly<Record<string, number>>;
@@ -16,13 +16,11 @@ export interface ComputeSizes {
 }
 
 /**
- * The sizes of the stack as deployed by default, read from the compute catalog
- * (functions/shared/compute.ts) that infra/ and the local runtime share. Both the Lambdas and the
- * Fargate tasks are arm64 (`Architecture.ARM_64` in infra/pipeline-function.ts,
- * `CpuArchitecture.ARM64` in infra/stepline-pipeline.ts).
+ * The sizes and architecture of the stack as deployed by default, read from the compute catalog
+ * (functions/shared/compute.ts) that infra/ and the local runtime share.
  */
 export const defaultComputeSizes: ComputeSizes = {
-  architecture: 'arm64',
+  architecture: computeArchitecture,
   lambdaMemoryMb: Object.fromEntries(
     Object.values(lambdaCompute).map((fn) => [fn.folder, fn.memorySize] as const),
   ),
