@@ -245,16 +245,7 @@ export class RegistryClient {
       repository,
       scopes: [scope(repository, 'pull,push'), scope(from, 'pull')],
     };
-    const start = new URL(this.#url(repository, 'blobs/uploads/'));
-    start.searchParams.set('mount', digest);
-    start.searchParams.set('from', from);
-    const opened = await this.#request(op, {
-      method: 'POST',
-      url: start,
-      headers: { 'content-length': '0' },
-      ok: [201, 202],
-    });
-    await drain(opened);
+    const { opened, start } = await this.#openUpload(op, repository, { digest, from });
     if (opened.status === 201) return true;
     const location = opened.headers.get('location');
     if (location) {
@@ -278,18 +269,19 @@ export class RegistryClient {
     return this.#basicHeader({ what: 'get credentials for', scopes: [] });
   }
 
-  async #upload(
+  /**
+   * Opens an upload session in `repository` (`POST /v2/<name>/blobs/uploads/`), asking to mount
+   * `mount.digest` from `mount.from` when given: 201 means mounted, 202 an open session.
+   */
+  async #openUpload(
     op: Operation,
     repository: string,
-    digest: string,
-    source: BlobSource,
-    size: number,
-    options: PushBlobOptions,
-  ): Promise<PushBlobResult> {
+    mount?: { digest: string; from: string },
+  ): Promise<{ opened: Response; start: URL }> {
     const start = new URL(this.#url(repository, 'blobs/uploads/'));
-    if (options.mountFrom && options.mountFrom !== repository) {
-      start.searchParams.set('mount', digest);
-      start.searchParams.set('from', options.mountFrom);
+    if (mount) {
+      start.searchParams.set('mount', mount.digest);
+      start.searchParams.set('from', mount.from);
     }
     const opened = await this.#request(op, {
       method: 'POST',
@@ -298,6 +290,23 @@ export class RegistryClient {
       ok: [201, 202],
     });
     await drain(opened);
+    return { opened, start };
+  }
+
+  async #upload(
+    op: Operation,
+    repository: string,
+    digest: string,
+    source: BlobSource,
+    size: number,
+    options: PushBlobOptions,
+  ): Promise<PushBlobResult> {
+    const mountFrom = options.mountFrom && options.mountFrom !== repository ? options.mountFrom : undefined;
+    const { opened, start } = await this.#openUpload(
+      op,
+      repository,
+      mountFrom ? { digest, from: mountFrom } : undefined,
+    );
     if (opened.status === 201) return { pushed: false, mounted: true, bytes: 0 };
     let location = this.#location(op, opened, start);
     const minChunk = Number(opened.headers.get('oci-chunk-min-length') ?? 0);
