@@ -36,22 +36,12 @@ export async function buildWithBuildah(
 
   const dockerfilePath = join(workdir, dockerfile.path);
   const contextPath = join(workdir, dockerfile.context);
-  if (
-    !(await stat(dockerfilePath).then(
-      (s) => s.isFile(),
-      () => false,
-    ))
-  ) {
+  if (!(await isA(dockerfilePath, 'file'))) {
     throw new ImagePublishFailedError(
       `image.dockerfile.path "${dockerfile.path}" is not a file in the source (looked for ${dockerfilePath})`,
     );
   }
-  if (
-    !(await stat(contextPath).then(
-      (s) => s.isDirectory(),
-      () => false,
-    ))
-  ) {
+  if (!(await isA(contextPath, 'directory'))) {
     throw new ImagePublishFailedError(
       `image.dockerfile.context "${dockerfile.context}" is not a directory in the source (looked for ${contextPath})`,
     );
@@ -241,4 +231,12 @@ async function run(
 
 function shellQuote(word: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Whether `path` exists and is a regular file or a directory. */
+function isA(path: string, kind: 'file' | 'directory'): Promise<boolean> {
+  return stat(path).then(
+    (info) => (kind === 'file' ? info.isFile() : info.isDirectory()),
+    () => false,
+  );
 }
